@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Start a real Kubernetes control plane on 127.0.0.1 with KWOK fake nodes.
+#
+#   scripts/cluster/up.sh [STATE_DIR]                      # whole cluster
+#   scripts/cluster/up.sh --only kube-apiserver STATE_DIR  # (re)start one component
+#
+# Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+# kwok (which makes pods on its fake nodes Running: no kubelet, no containers).
+# Everything lives in STATE_DIR (default ${GOLDENPATH_CACHE:-~/.cache/goldenpath}/cluster):
+#   kubeconfig, cluster.env (ports), pki/, etcd/ (data), logs/, pids/.
+# Re-running on an existing STATE_DIR restarts the stopped components and keeps
+# the etcd data. Stop with scripts/cluster/down.sh [STATE_DIR].
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+log() { printf '[up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+ONLY=""
+if [[ "${1:-}" == "--only" ]]; then ONLY="${2:?--only needs a component name}"; shift 2; fi
+STATE="${1:-${GOLDENPATH_CACHE:-$HOME/.cache/goldenpath}/cluster}"
+mkdir -p "$STATE"/{pki,logs,pids}
+STATE="$(cd "$STATE" && pwd)"
+PKI="$STATE/pki"
+KUBECONFIG_FILE="$STATE/kubeconfig"
+
+# Binaries: build (or find cached) unless GOLDENPATH_K8S_BIN points at them.
+BIN="${GOLDENPATH_K8S_BIN:-$("$HERE/build.sh" | tail -n 1)}"
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
+  [[ -x "$BIN/$b" ]] || die "missing $BIN/$b: run scripts/cluster/build.sh"
+done
+kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+# --- ports --------------------------------------------------------------------
+# A port is free when nothing accepts a connection on it. Ports recorded in
+# cluster.env are reused when still free: etcd remembers its peer URL.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+TAKEN=" "
+pick_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    [[ "$TAKEN" != *" $p "* ]] && port_free "$p" && break
+  done
+  TAKEN+="$p "; echo "$p"
+}
+PORT_VARS=(ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT)
+assign_ports() {
+  local v
+  # shellcheck disable=SC1091
+  [[ -f "$STATE/cluster.env" ]] && source "$STATE/cluster.env"
+  for v in "${PORT_VARS[@]}"; do
+    if [[ -z "${!v:-}" ]] || ! port_free "${!v}"; then printf -v "$v" '%s' "$(pick_port)"; fi
+    TAKEN+="${!v} "
+  done
+  for v in "${PORT_VARS[@]}"; do echo "$v=${!v}"; done > "$STATE/cluster.env"
+}
+
+# --- certificates ---------------------------------------------------------------
+# EC keys: generated instantly, accepted by every component and by Python's ssl.
+gen_key() { openssl ecparam -name prime256v1 -genkey -noout -out "$1" 2>/dev/null; chmod 600 "$1"; }
+# sign NAME SUBJECT EXTENSIONS: key + certificate signed by the cluster CA.
+sign() {
+  gen_key "$PKI/$1.key"
+  openssl req -new -key "$PKI/$1.key" -subj "$2" -out "$PKI/$1.csr" 2>/dev/null
+  printf '%s\n' "$3" > "$PKI/$1.ext"
+  openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -sha256 -extfile "$PKI/$1.ext" -out "$PKI/$1.crt" 2>/dev/null
+  rm -f "$PKI/$1.csr" "$PKI/$1.ext"
+}
+make_pki() {
+  [[ -f "$PKI/admin.crt" ]] && return
+  log "generating certificates in $PKI"
+  gen_key "$PKI/ca.key"
+  openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=goldenpath-cluster-ca" -days 3650 \
+    -sha256 -out "$PKI/ca.crt" 2>/dev/null
+  # 10.96.0.1 is the `kubernetes` Service IP (first of --service-cluster-ip-range).
+  sign apiserver "/CN=kube-apiserver" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  # system:masters: cluster-admin for the user, the controllers and kwok alike.
+  sign admin "/O=system:masters/CN=goldenpath-admin" "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=clientAuth"
+  gen_key "$PKI/sa.key"
+  openssl ec -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
+}
+
+write_kubeconfig() {
+  # Certificates are embedded so the file can be copied anywhere on this machine.
+  local b64="base64 -w0"
+  cat > "$KUBECONFIG_FILE" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: goldenpath
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority-data: $($b64 < "$PKI/ca.crt")
+users:
+- name: goldenpath-admin
+  user:
+    client-certificate-data: $($b64 < "$PKI/admin.crt")
+    client-key-data: $($b64 < "$PKI/admin.key")
+contexts:
+- name: goldenpath
+  context: {cluster: goldenpath, user: goldenpath-admin}
+current-context: goldenpath
+EOF
+  chmod 600 "$KUBECONFIG_FILE"
+}
+
+# --- processes -------------------------------------------------------------------
+pid_of() { cat "$STATE/pids/$1.pid" 2>/dev/null || true; }
+# running NAME: the recorded pid is alive and still runs our binary.
+running() {
+  local pid; pid="$(pid_of "$1")"
+  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF "$BIN/$1 "
+}
+# launch NAME ARGS...: start detached (own session, so Ctrl-C in the calling
+# shell does not kill it), log to logs/NAME.log, record the real pid.
+launch() {
+  local name="$1"; shift
+  if running "$name"; then log "$name already running (pid $(pid_of "$name"))"; return; fi
+  log "starting $name"
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$STATE/pids/$name.pid" "$BIN/$name" "$@" \
+    >> "$STATE/logs/$name.log" 2>&1 < /dev/null &
+  local i; for i in $(seq 50); do [[ -s "$STATE/pids/$name.pid" ]] && break; sleep 0.1; done
+}
+# wait_for WHAT TIMEOUT CMD...: retry CMD until it succeeds.
+wait_for() {
+  local what="$1" timeout="$2" start=$SECONDS; shift 2
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS - start < timeout)) || die "timed out after ${timeout}s waiting for $what (logs: $STATE/logs)"
+    sleep 0.5
+  done
+}
+check_alive() { running "$1" || die "$1 exited; last log lines:
+$(tail -n 20 "$STATE/logs/$1.log" 2>/dev/null)"; }
+
+start_etcd() {
+  # --unsafe-no-fsync: a disposable dev/test cluster; fsync makes tests slow.
+  launch etcd --name=goldenpath --data-dir="$STATE/etcd" \
+    --listen-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster="goldenpath=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --unsafe-no-fsync --log-level=warn
+  wait_for "etcd health" 30 etcd_healthy
+}
+etcd_healthy() { check_alive etcd; curl -sf "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+
+start_kube-apiserver() {
+  launch kube-apiserver \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --client-ca-file="$PKI/ca.crt" \
+    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range=10.96.0.0/16 \
+    --authorization-mode=Node,RBAC --allow-privileged=true \
+    --cert-dir="$STATE/pki/generated" --profiling=false
+  wait_for "kube-apiserver /readyz" 90 apiserver_ready
+}
+apiserver_ready() {
+  check_alive kube-apiserver
+  curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+    "https://127.0.0.1:$APISERVER_PORT/readyz" | grep -q ok
+}
+
+start_kube-controller-manager() {
+  # --leader-elect=false: a single instance; its node lifecycle controller
+  # removes the not-ready taint once KWOK reports the nodes Ready.
+  launch kube-controller-manager --kubeconfig="$KUBECONFIG_FILE" \
+    --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
+    --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
+    --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+    --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+    --cert-dir="$STATE/pki/generated" --profiling=false
+}
+
+start_kube-scheduler() {
+  launch kube-scheduler --kubeconfig="$KUBECONFIG_FILE" \
+    --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
+    --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false \
+    --cert-dir="$STATE/pki/generated" --profiling=false
+}
+
+start_kwok() {
+  # Manages only nodes annotated kwok.x-k8s.io/node=fake (see nodes.yaml) and
+  # the pods bound to them, using KWOK's built-in stages (v0.7).
+  launch kwok --kubeconfig="$KUBECONFIG_FILE" \
+    --manage-all-nodes=false \
+    --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --cidr=10.244.0.1/16 --node-ip=10.0.0.1 \
+    --server-address="127.0.0.1:$KWOK_PORT"
+}
+
+# --- main ----------------------------------------------------------------------------
+make_pki
+if [[ -n "$ONLY" ]]; then
+  [[ -f "$STATE/cluster.env" ]] || die "no cluster in $STATE: run up.sh $STATE first"
+  [[ " ${COMPONENTS[*]} " == *" $ONLY "* ]] || die "unknown component $ONLY (one of: ${COMPONENTS[*]})"
+  # shellcheck disable=SC1091
+  source "$STATE/cluster.env"
+  "start_$ONLY"
+  exit 0
+fi
+
+start=$SECONDS
+assign_ports
+write_kubeconfig
+for c in "${COMPONENTS[@]}"; do "start_$c"; done
+
+log "registering KWOK nodes"
+wait_for "nodes to apply" 30 kubectl apply -f "$HERE/nodes.yaml"
+wait_for "nodes Ready" 60 kubectl wait --for=condition=Ready node --all --timeout=5s
+# The node lifecycle controller removes the not-ready taint a moment after Ready.
+wait_for "node taints cleared" 60 bash -c \
+  '[[ -z "$("$0" --kubeconfig "$1" get nodes -o jsonpath="{.items[*].spec.taints}")" ]]' \
+  "$BIN/kubectl" "$KUBECONFIG_FILE"
+# Pods need the namespace's default ServiceAccount (made by the controller-manager).
+wait_for "default ServiceAccount" 60 kubectl -n default get serviceaccount default
+for c in "${COMPONENTS[@]}"; do check_alive "$c"; done
+
+log "cluster ready in $((SECONDS - start))s: $(kubectl get nodes --no-headers | wc -l) nodes, state in $STATE"
+cat <<EOF
+
+export KUBECONFIG=$KUBECONFIG_FILE
+export PATH=$BIN:\$PATH   # kubectl $("$BIN/kube-apiserver" --version | awk '{print $2}')
+
+Point the goldenpath server at it with the same KUBECONFIG (or copy the file).
+Stop it with: scripts/cluster/down.sh $STATE
+EOF

@@ -1,0 +1,3 @@
+from goldenpath._cli import main
+
+main()

@@ -1,0 +1,199 @@
+"""Packaging: a model object becomes a real BentoML bundle, checked for parity.
+
+The bundle is built with BentoML's own API (`bentoml.models.create`, `bentoml.bentos.build`,
+`export_bento`), holds the model, the goldenpath_serving runtime source and requirements
+pinned to this environment, so stock `bentoml serve` runs it anywhere those are installed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as importlib_metadata
+import io
+import json
+import pickletools
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import numpy as np
+
+import goldenpath_serving
+from goldenpath._kinds import detect_kind, predict_sample
+from goldenpath.errors import InvalidInput, ParityError
+from goldenpath_serving import Schema, save_model
+from goldenpath_serving._schema import to_jsonable
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
+_ALWAYS = ("bentoml", "cloudpickle", "numpy")
+_SERVICE_PY = '''"""Rendered by goldenpath: serves model {model_tag} with the goldenpath_serving runtime."""
+from goldenpath_serving.service import model_service
+
+GoldenpathModel = model_service({name!r}, {model_tag!r})
+'''
+
+
+@dataclass
+class Bundle:
+    """A built bundle: its BentoML tag, the exported archive, and what we learnt building it."""
+
+    name: str
+    tag: str
+    archive: Path
+    bento_path: Path
+    kind: str
+    schema: Schema
+    requirements: list[str]
+    sample_inputs: list[Any]
+    predictions: list[Any]
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise InvalidInput(f"invalid service name {name!r}",
+                           "use lowercase letters, digits and '-', e.g. name='churn-model'")
+    return name
+
+
+def default_name(model: Any) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", type(model).__name__.lower()).strip("-") or "model"
+
+
+def build_bundle(model: Any, name: str, sample: Any, workdir: Path,
+                 labels: dict[str, str] | None = None) -> Bundle:
+    """Package `model` as a BentoML bundle in the local BentoML store and export it."""
+    import bentoml
+
+    kind = detect_kind(model)
+    check_name(name)
+    predictions = to_jsonable(predict_sample(model, kind, sample))
+    schema = Schema.infer(sample)
+    sample_inputs = _sample_as_json(sample)
+    pickled = cloudpickle.dumps(model)
+    requirements = pinned_requirements(pickled, kind, schema)
+    all_labels = {"goldenpath.kind": kind, "goldenpath.python": platform.python_version(),
+                  **(labels or {})}
+    with bentoml.models.create(name, module="goldenpath_serving", labels=all_labels,
+                               metadata={"goldenpath.schema": json.dumps(schema.to_dict())}) as bento_model:
+        save_model(model, Path(bento_model.path), kind=kind, schema=schema,
+                   output_schema={"example": predictions[:1]})
+    model_tag = str(bento_model.tag)
+    build_ctx = Path(tempfile.mkdtemp(prefix="ctx-", dir=workdir))
+    (build_ctx / "service.py").write_text(_SERVICE_PY.format(name=name, model_tag=model_tag))
+    runtime_src = Path(goldenpath_serving.__file__).parent
+    shutil.copytree(runtime_src, build_ctx / "goldenpath_serving",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    bento = bentoml.bentos.build(
+        "service:GoldenpathModel", name=name, labels=all_labels, build_ctx=str(build_ctx),
+        include=["service.py", "goldenpath_serving/*.py"],
+        python={"packages": requirements, "lock_packages": False},
+        docker={"python_version": ".".join(platform.python_version_tuple()[:2])},
+        models=[model_tag],
+    )
+    archive = Path(bentoml.bentos.export_bento(bento.tag, str(workdir / f"{name}.bento")))
+    return Bundle(name=name, tag=str(bento.tag), archive=archive, bento_path=Path(bento.path),
+                  kind=kind, schema=schema, requirements=requirements,
+                  sample_inputs=sample_inputs, predictions=predictions, labels=all_labels)
+
+
+def check_parity(bundle: Bundle, timeout: float = 300) -> None:
+    """Load the bundled model in a fresh process, predict the sample, compare (ParityError)."""
+    unpacked = Path(tempfile.mkdtemp(prefix="parity-", dir=bundle.archive.parent))
+    with tarfile.open(bundle.archive) as archive:
+        archive.extractall(unpacked, filter="data")
+    src = unpacked / "src"
+    model_dirs = [p.parent for p in (unpacked / "models").rglob("goldenpath.json")]
+    if len(model_dirs) != 1:
+        raise ParityError(f"bundle {bundle.tag} does not contain its model",
+                          "rebuild the bundle; this is a goldenpath bug if it repeats")
+    proc = subprocess.run(
+        [sys.executable, "-m", "goldenpath_serving.parity", str(model_dirs[0])],
+        input=json.dumps(bundle.sample_inputs), capture_output=True, text=True,
+        cwd=src, env=_isolated_env(src), timeout=timeout)
+    if proc.returncode != 0:
+        raise ParityError("the bundled model failed to load or predict in a fresh process",
+                          "make sure everything the model needs is importable outside this "
+                          "notebook (define custom classes in the notebook or an installed "
+                          "package)", details={"stderr": proc.stderr[-4000:]})
+    remote = json.loads(proc.stdout)["predictions"]
+    differences = _differences(bundle.predictions, remote)
+    if differences:
+        raise ParityError(
+            f"the bundled model predicts differently from the original on "
+            f"{len(differences)} of {len(bundle.predictions)} sample rows",
+            "the model is not deterministic or depends on notebook state; fix that and retry",
+            details={"differences": differences[:10]})
+
+
+def _differences(local: list[Any], remote: list[Any]) -> list[dict[str, Any]]:
+    diffs = []
+    for i, (a, b) in enumerate(zip(local, remote, strict=False)):
+        try:
+            same = np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
+                               rtol=1e-6, atol=1e-8, equal_nan=True)
+        except (TypeError, ValueError):
+            same = a == b
+        if not same:
+            diffs.append({"row": i, "notebook": a, "bundle": b})
+    if len(local) != len(remote):
+        diffs.append({"row": "count", "notebook": len(local), "bundle": len(remote)})
+    return diffs
+
+
+def _isolated_env(src: Path) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = str(src)  # the runtime copy inside the bundle, not the installed one
+    return env
+
+
+def _sample_as_json(sample: Any) -> list[Any]:
+    if hasattr(sample, "to_dict") and hasattr(sample, "columns"):
+        return json.loads(sample.to_json(orient="records"))
+    return to_jsonable(sample)
+
+
+def pinned_requirements(pickled: bytes, kind: str, schema: Schema) -> list[str]:
+    """Exact `dist==version` pins for every installed distribution the pickle refers to."""
+    modules = set(_ALWAYS) | _pickle_modules(pickled)
+    if schema.kind == "dataframe":
+        modules.add("pandas")
+    if kind == "pytorch":
+        modules.add("torch")
+    dists = importlib_metadata.packages_distributions()
+    pins: dict[str, str] = {}
+    for module in modules:
+        for dist in dists.get(module, []):
+            if dist.lower() in ("goldenpath",):
+                continue
+            pins[dist] = importlib_metadata.version(dist)
+    return sorted(f"{d}=={v}" for d, v in pins.items())
+
+
+def _pickle_modules(pickled: bytes) -> set[str]:
+    """Top-level modules named by GLOBAL/STACK_GLOBAL opcodes, without unpickling anything."""
+    strings: list[str] = []
+    memo: dict[int, str] = {}
+    modules: set[str] = set()
+    for opcode, arg, _pos in pickletools.genops(io.BytesIO(pickled)):
+        name = opcode.name
+        if name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+            strings.append(arg)
+        elif name == "MEMOIZE" and strings:
+            memo[len(memo)] = strings[-1]
+        elif name in ("BINGET", "LONG_BINGET", "GET") and arg in memo:
+            strings.append(memo[arg])
+        elif name == "GLOBAL":
+            modules.add(str(arg).split(" ")[0].split(".")[0])
+        elif name == "STACK_GLOBAL" and len(strings) >= 2:
+            modules.add(strings[-2].split(".")[0])
+    return {m for m in modules if m and m not in sys.builtin_module_names}

@@ -1,0 +1,96 @@
+"""The HTTP client for the promotion server (requests); errors come back as goldenpath errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from goldenpath._config import Config, current
+from goldenpath.errors import DeploymentFailed, ServerUnreachable, from_response
+
+
+class Client:
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or current()
+        self.http = requests.Session()
+        if self.config.token:
+            self.http.headers["Authorization"] = f"Bearer {self.config.token}"
+        if self.config.user:
+            self.http.headers["X-Goldenpath-User"] = self.config.user
+
+    @property
+    def base(self) -> str:
+        return self.config.server.rstrip("/")
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self.config.timeout)
+        url = f"{self.base}{path}"
+        try:
+            response = self.http.request(method, url, **kwargs)
+        except requests.ConnectionError:
+            raise ServerUnreachable(
+                f"could not reach the goldenpath server at {self.base}",
+                "start one with `goldenpath server`, or point the SDK at yours with "
+                "gp.configure(server='http://...') / GOLDENPATH_SERVER") from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"message": response.text[:500] or response.reason}
+            raise from_response(response.status_code, body if isinstance(body, dict) else {})
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def healthy(self) -> bool:
+        try:
+            return self.http.get(f"{self.base}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    # -- resources ---------------------------------------------------------------------
+    def upload(self, service: str, archive: Path, team: str = "") -> dict[str, Any]:
+        with open(archive, "rb") as fh:  # streamed by requests, never read whole
+            return self.request("POST", f"/api/v1/services/{service}/releases",
+                                params={"team": team}, data=fh,
+                                headers={"Content-Type": "application/octet-stream"})
+
+    def deploy(self, release_id: str, environment: str) -> dict[str, Any]:
+        return self.request("POST", f"/api/v1/releases/{release_id}/deployments",
+                            json={"environment": environment})
+
+    def status(self, service: str, environment: str) -> dict[str, Any]:
+        return self.request("GET", f"/api/v1/services/{service}/environments/{environment}")
+
+    def events(self, service: str, after: int = 0) -> list[dict[str, Any]]:
+        return self.request("GET", "/api/v1/events",
+                            params={"service": service, "after": after})["events"]
+
+    def wait(self, service: str, environment: str, after: int = 0, on_event: Any = None,
+             timeout: float = 600.0) -> dict[str, Any]:
+        """Follow a rollout until it is live (returns its status) or failed (raises)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.events(service, after):
+                after = max(after, int(event["id"]))
+                if on_event and event["environment"] == environment:
+                    on_event(event)
+            state = self.status(service, environment)
+            if state["status"] == "live":
+                return state
+            if state["status"] == "failed":
+                raise DeploymentFailed(
+                    f"{service} did not go live in {environment}: {state['message']}",
+                    f"see the logs: goldenpath logs {service} --env {environment}")
+            if time.monotonic() > deadline:
+                raise DeploymentFailed(f"{service} was not live in {environment} after "
+                                       f"{timeout:.0f}s", "check `goldenpath status`")
+            time.sleep(0.2)
+
+    def last_event_id(self, service: str) -> int:
+        events = self.request("GET", "/api/v1/events", params={"service": service,
+                                                               "limit": 1})["events"]
+        return int(events[-1]["id"]) if events else 0

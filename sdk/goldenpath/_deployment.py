@@ -1,0 +1,118 @@
+"""A live deployment as the user holds it: its URL, predictions over HTTP, status, logs."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import requests
+
+from goldenpath._client import Client
+from goldenpath.errors import InvalidInput, ServerUnreachable
+from goldenpath_serving._schema import to_jsonable
+
+
+class Deployment:
+    """One service in one environment. Every call goes to the server or the endpoint."""
+
+    def __init__(self, client: Client, info: dict[str, Any]) -> None:
+        self._client = client
+        self._info = info
+
+    @property
+    def name(self) -> str:
+        return str(self._info["service"])
+
+    @property
+    def environment(self) -> str:
+        return str(self._info["environment"])
+
+    @property
+    def url(self) -> str:
+        return str(self._info["url"])
+
+    @property
+    def release_id(self) -> str:
+        return str(self._info["release_id"])
+
+    @property
+    def version(self) -> int:
+        return int(self._info["release_version"])
+
+    def status(self) -> dict[str, Any]:
+        """The deployment's current state on the server (status, url, release, message)."""
+        self._info = self._client.status(self.name, self.environment)
+        return dict(self._info)
+
+    def predict(self, inputs: Any) -> Any:
+        """Send `inputs` (DataFrame, array, list of rows) to the live endpoint over HTTP."""
+        if hasattr(inputs, "to_json") and hasattr(inputs, "columns"):
+            import json
+
+            payload = json.loads(inputs.to_json(orient="records"))
+        else:
+            payload = to_jsonable(inputs)
+        try:
+            response = requests.post(f"{self.url}/predict", json={"inputs": payload}, timeout=60)
+        except requests.ConnectionError:
+            raise ServerUnreachable(f"the endpoint {self.url} is not answering",
+                                    f"check d.status() and d.logs() for {self.name}") from None
+        if response.status_code == 400:
+            raise InvalidInput(f"the endpoint refused the request: {_error_text(response)}",
+                               "send rows that match the schema shown above")
+        response.raise_for_status()
+        return response.json()["predictions"]
+
+    def logs(self, tail: int = 200) -> str:
+        path = f"/api/v1/services/{self.name}/environments/{self.environment}/logs"
+        return "\n".join(self._client.request("GET", path, params={"tail": tail})["lines"])
+
+    def promote(self, environment: str, wait: bool = True) -> Deployment:
+        """Deploy the same release (same bytes, same digest) to `environment`."""
+        after = self._client.last_event_id(self.name)
+        info = self._client.deploy(self.release_id, environment)
+        if wait:
+            info = self._client.wait(self.name, environment, after=after)
+        return Deployment(self._client, info)
+
+    def rollback(self, wait: bool = True) -> Deployment:
+        after = self._client.last_event_id(self.name)
+        path = f"/api/v1/services/{self.name}/environments/{self.environment}/rollback"
+        info = self._client.request("POST", path)
+        if wait:
+            info = self._client.wait(self.name, self.environment, after=after)
+        self._info = info
+        return self
+
+    def delete(self) -> None:
+        self._client.request("DELETE",
+                             f"/api/v1/services/{self.name}/environments/{self.environment}")
+
+    def __repr__(self) -> str:
+        return (f"<Deployment {self.name} v{self.version} in {self.environment}: "
+                f"{self._info.get('status')} at {self.url}>")
+
+    def _repr_html_(self) -> str:
+        info = self._info
+        color = {"live": "#1a7f37", "failed": "#cf222e"}.get(info.get("status", ""), "#9a6700")
+        rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{html.escape(str(v))}</td>"
+                       f"</tr>" for k, v in (("endpoint", self.url),
+                                             ("release", f"v{self.version} ({self.release_id})"),
+                                             ("digest", str(info.get("digest", ""))[:19] + "…"),
+                                             ("updated", info.get("updated_at", ""))))
+        return (f"<div style='border:1px solid #ccc;border-radius:6px;padding:8px;"
+                f"display:inline-block'><b>{html.escape(self.name)}</b> · "
+                f"{html.escape(self.environment)} · <span style='color:{color}'>"
+                f"{html.escape(str(info.get('status')))}</span><table>{rows}</table></div>")
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:1000]
+    if isinstance(body, list) and body:
+        body = body[0]
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or body)
+    return str(body)

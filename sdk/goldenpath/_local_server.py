@@ -1,0 +1,37 @@
+"""Starts a local promotion server for the user when none runs, so gp.deploy is one call."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from goldenpath._client import Client
+from goldenpath.errors import ServerUnreachable
+
+
+def ensure_server(client: Client, home: Path | None = None, wait_s: float = 60.0) -> None:
+    """Make sure `client` reaches a server, starting a local one if allowed and needed."""
+    if client.healthy():
+        return
+    if not client.config.autostart:
+        raise ServerUnreachable(
+            f"could not reach the goldenpath server at {client.base}",
+            "start it (`goldenpath server`) or fix gp.configure(server=...)")
+    url = urlparse(client.base)
+    home = home or Path.home() / ".goldenpath"
+    home.mkdir(parents=True, exist_ok=True)
+    log = open(home / "server.log", "ab")  # noqa: SIM115 - handed to the child
+    subprocess.Popen(
+        [sys.executable, "-m", "goldenpath", "server", "--host", url.hostname or "127.0.0.1",
+         "--port", str(url.port or 8731)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if client.healthy():
+            return
+        time.sleep(0.2)
+    raise ServerUnreachable(f"started a local goldenpath server for {client.base}, but it did "
+                            "not answer", f"read {home / 'server.log'}")

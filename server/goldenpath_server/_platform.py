@@ -1,0 +1,380 @@
+"""The domain core: services, releases, deployments and their events.
+
+Nothing here knows HTTP or CLI. Routes call these methods and map GoldenpathError to JSON.
+Rollouts run on a worker thread; their progress and result land in the database as events
+so every client (SDK, CLI, panel) reads the same story.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from goldenpath.errors import Conflict, InvalidInput, NotFound
+from goldenpath_server._bundles import ArtifactStore, Upload
+from goldenpath_server._db import (DeploymentRow, EventRow, ReleaseRow, ServiceRow, make_engine,
+                                   migrate, utcnow)
+from goldenpath_server._settings import Settings
+from goldenpath_server.targets import LocalProcessTarget, Rollout, Target, TargetError
+
+log = logging.getLogger("goldenpath.server")
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
+_DIGEST_IMAGE = re.compile(r"^[\w.\-/:]+@sha256:[0-9a-f]{64}$")
+ACTIVE = ("live", "rolling_out")
+
+
+class Platform:
+    """Everything the promotion server does, behind plain method calls."""
+
+    def __init__(self, settings: Settings, targets: dict[str, Target] | None = None) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.resolved_database_url())
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.artifacts = ArtifactStore(settings.artifacts_dir, settings.max_bundle_bytes)
+        local = LocalProcessTarget(settings.runtime_dir, settings.rollout_timeout_s)
+        self.targets: dict[str, Target] = targets or {env: local for env in settings.environments}
+        self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gp-rollout")
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        migrate(self.engine)
+        removed = self.artifacts.clean_partial()
+        if removed:
+            log.info("removed %d half-written uploads", removed)
+        self._reconcile()
+        self._monitor = threading.Thread(target=self._watch, name="gp-monitor", daemon=True)
+        self._monitor.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._workers.shutdown(wait=True, cancel_futures=False)
+        if self.settings.stop_deployments_on_exit:
+            with self.sessions() as db:
+                for row in db.scalars(select(DeploymentRow)):
+                    self._target(row.environment).stop(row.target_state)
+        for target in set(self.targets.values()):
+            target.close()
+        self.engine.dispose()
+
+    # -- releases ----------------------------------------------------------------------
+    def create_model_release(self, service: str, upload: Upload, *, actor: str,
+                             team: str = "") -> dict[str, Any]:
+        """Ingest a finished upload as the next release of `service` (all or nothing)."""
+        _check_name(service)
+        info = self.artifacts.ingest(upload)
+        spec = {"labels": info.labels, "schema": info.schema,
+                "requirements": info.requirements, "models": info.models}
+        try:
+            return self._add_release(service, "model", team, actor, digest=info.digest,
+                                     size=info.size, bento_tag=info.bento_tag, spec=spec)
+        except Exception:
+            if not self._digest_in_use(info.digest):
+                self.artifacts.discard(info.digest)  # nothing half-written stays behind
+            raise
+
+    def create_app_release(self, service: str, image: str, port: int, *, actor: str,
+                           team: str = "") -> dict[str, Any]:
+        _check_name(service)
+        if not _DIGEST_IMAGE.match(image):
+            raise InvalidInput(
+                f"image {image!r} is not pinned by digest",
+                "tags move; pass the immutable digest, e.g. registry/app@sha256:<64 hex>")
+        digest = image.rsplit("@", 1)[1]
+        return self._add_release(service, "app", team, actor, digest=digest, size=0,
+                                 image=image, spec={"port": port})
+
+    def _add_release(self, service: str, kind: str, team: str, actor: str,
+                     **fields: Any) -> dict[str, Any]:
+        with self.sessions.begin() as db:
+            svc = db.scalar(select(ServiceRow).where(ServiceRow.name == service))
+            if svc is None:
+                svc = ServiceRow(name=service, kind=kind, team=team)
+                db.add(svc)
+                db.flush()
+            elif svc.kind != kind:
+                raise Conflict(f"service {service!r} is a {svc.kind}, not a {kind}",
+                               "pick another name for this release")
+            version = 1 + max(db.scalars(select(ReleaseRow.version).where(
+                ReleaseRow.service_id == svc.id)), default=0)
+            row = ReleaseRow(id=uuid.uuid4().hex[:16], service_id=svc.id, version=version,
+                             kind=kind, created_by=actor, **fields)
+            db.add(row)
+            db.flush()
+            self._event(db, service, "", row.id, "release_created",
+                        f"{service} v{version} created by {actor}", {"digest": row.digest})
+            return _release_view(row, service)
+
+    def _digest_in_use(self, digest: str) -> bool:
+        with self.sessions() as db:
+            return db.scalar(select(ReleaseRow.id).where(ReleaseRow.digest == digest)) is not None
+
+    def get_release(self, release_id: str) -> dict[str, Any]:
+        with self.sessions() as db:
+            row, service = self._release(db, release_id)
+            return _release_view(row, service)
+
+    # -- services ----------------------------------------------------------------------
+    def list_services(self) -> list[dict[str, Any]]:
+        with self.sessions() as db:
+            services = db.scalars(select(ServiceRow).order_by(ServiceRow.name)).all()
+            deployments = db.scalars(select(DeploymentRow)).all()
+            releases = {r.id: r for r in db.scalars(select(ReleaseRow).where(
+                ReleaseRow.id.in_([d.release_id for d in deployments])))}
+            names = {s.id: s.name for s in services}
+            by_service: dict[int, list[dict[str, Any]]] = {}
+            for dep in deployments:
+                by_service.setdefault(dep.service_id, []).append(
+                    _deployment_view(dep, releases[dep.release_id], names[dep.service_id]))
+            return [{**_service_view(s), "deployments": by_service.get(s.id, [])}
+                    for s in services]
+
+    def get_service(self, name: str) -> dict[str, Any]:
+        with self.sessions() as db:
+            svc = self._service(db, name)
+            releases = db.scalars(select(ReleaseRow).where(ReleaseRow.service_id == svc.id)
+                                  .order_by(ReleaseRow.version.desc())).all()
+            by_id = {r.id: r for r in releases}
+            deployments = db.scalars(select(DeploymentRow).where(
+                DeploymentRow.service_id == svc.id)).all()
+            return {**_service_view(svc),
+                    "releases": [_release_view(r, name) for r in releases],
+                    "deployments": [_deployment_view(d, by_id[d.release_id], name)
+                                    for d in deployments]}
+
+    # -- deployments -------------------------------------------------------------------
+    def deploy(self, release_id: str, environment: str, *, actor: str,
+               reason: str = "deploy") -> dict[str, Any]:
+        """Start rolling `release_id` out to `environment`; returns at once (rolling_out)."""
+        self._check_environment(environment)
+        with self.sessions.begin() as db:
+            release, service = self._release(db, release_id)
+            dep = db.scalar(select(DeploymentRow).where(
+                DeploymentRow.service_id == release.service_id,
+                DeploymentRow.environment == environment))
+            if dep is None:
+                dep = DeploymentRow(service_id=release.service_id, environment=environment,
+                                    release_id=release.id, status="rolling_out",
+                                    target=self._target(environment).name, target_state={})
+                db.add(dep)
+                try:
+                    db.flush()
+                except IntegrityError:
+                    raise _busy(service, environment) from None
+            else:
+                previous = dep.release_id if dep.status == "live" else dep.previous_release_id
+                claimed = db.execute(
+                    update(DeploymentRow)
+                    .where(DeploymentRow.id == dep.id, DeploymentRow.status != "rolling_out")
+                    .values(status="rolling_out", release_id=release.id, message="",
+                            previous_release_id=previous, updated_at=utcnow()))
+                if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                    raise _busy(service, environment)
+                db.refresh(dep)
+            self._event(db, service, environment, release.id, f"{reason}_started",
+                        f"{actor} started {reason} of {service} v{release.version} "
+                        f"to {environment}")
+            view = _deployment_view(dep, release, service)
+        self._workers.submit(self._roll_out, release_id, environment)
+        return view
+
+    def rollback(self, service: str, environment: str, *, actor: str) -> dict[str, Any]:
+        with self.sessions() as db:
+            svc = self._service(db, service)
+            dep = self._deployment(db, svc, environment)
+            target_release = dep.previous_release_id
+        if not target_release or target_release == dep.release_id:
+            raise Conflict(f"{service} in {environment} has no earlier release to roll back to",
+                           "deploy a specific release instead")
+        return self.deploy(target_release, environment, actor=actor, reason="rollback")
+
+    def status(self, service: str, environment: str) -> dict[str, Any]:
+        with self.sessions() as db:
+            svc = self._service(db, service)
+            dep = self._deployment(db, svc, environment)
+            release = db.get(ReleaseRow, dep.release_id)
+            assert release is not None
+            return _deployment_view(dep, release, service)
+
+    def logs(self, service: str, environment: str, tail: int = 200) -> list[str]:
+        with self.sessions() as db:
+            dep = self._deployment(db, self._service(db, service), environment)
+            return self._target(environment).logs(dep.target_state, tail)
+
+    def undeploy(self, service: str, environment: str, *, actor: str) -> None:
+        with self.sessions.begin() as db:
+            dep = self._deployment(db, self._service(db, service), environment)
+            if dep.status == "rolling_out":
+                raise _busy(service, environment)
+            target = self._target(environment)
+            target.stop(dep.target_state)
+            if isinstance(target, LocalProcessTarget):
+                target.release_endpoint(f"{service}.{environment}")
+            db.delete(dep)
+            self._event(db, service, environment, dep.release_id, "undeployed",
+                        f"{actor} removed {service} from {environment}")
+
+    def events(self, service: str | None = None, after: int = 0,
+               limit: int = 100) -> list[dict[str, Any]]:
+        with self.sessions() as db:
+            query = select(EventRow).where(EventRow.id > after)
+            if service:
+                query = query.where(EventRow.service == service)
+            rows = db.scalars(query.order_by(EventRow.id.desc()).limit(limit)).all()
+            return [_event_view(r) for r in reversed(rows)]
+
+    # -- rollout machinery -------------------------------------------------------------
+    def _roll_out(self, release_id: str, environment: str, adopt: bool = False) -> None:
+        with self.sessions() as db:
+            release, service = self._release(db, release_id)
+            dep = self._deployment(db, self._service(db, service), environment)
+            rollout = self._rollout(release, service, environment)
+            state = dict(dep.target_state)
+
+        def progress(message: str) -> None:
+            with self.sessions.begin() as db:
+                self._event(db, service, environment, release_id, "rollout_progress", message)
+
+        target = self._target(environment)
+        try:
+            if adopt:
+                new_state = target.adopt(rollout, state, progress)
+            else:
+                new_state = target.deploy(rollout, state, progress)
+        except Exception as exc:  # any target failure must end the rollout, never hang it
+            reason = str(exc) if isinstance(exc, TargetError) else f"{type(exc).__name__}: {exc}"
+            self._finish(service, environment, release_id, "failed", reason, state)
+            return
+        self._finish(service, environment, release_id, "live", "", new_state)
+
+    def _finish(self, service: str, environment: str, release_id: str, status: str,
+                message: str, state: dict[str, Any]) -> None:
+        with self.sessions.begin() as db:
+            dep = self._deployment(db, self._service(db, service), environment)
+            dep.status, dep.message, dep.target_state = status, message, state
+            dep.url = state.get("url", dep.url)
+            dep.updated_at = utcnow()
+            kind = "rollout_succeeded" if status == "live" else "rollout_failed"
+            self._event(db, service, environment, release_id, kind,
+                        message or f"{service} is live in {environment} at {dep.url}",
+                        {"url": dep.url})
+
+    def _rollout(self, release: ReleaseRow, service: str, environment: str) -> Rollout:
+        return Rollout(service=service, environment=environment, release_id=release.id,
+                       kind=release.kind, digest=release.digest, image=release.image,
+                       bundle_dir=(self.artifacts.unpacked_path(release.digest)
+                                   if release.kind == "model" else None),
+                       port=int(release.spec.get("port", 3000)), spec=release.spec)
+
+    def _reconcile(self) -> None:
+        """After a restart: re-adopt or restart every deployment that should be serving."""
+        with self.sessions() as db:
+            rows = [(d.release_id, d.environment) for d in db.scalars(
+                select(DeploymentRow).where(DeploymentRow.status.in_(ACTIVE)))]
+        for release_id, environment in rows:
+            self._workers.submit(self._roll_out, release_id, environment, True)
+
+    def _watch(self) -> None:
+        """Supervise live deployments: restart any whose process died."""
+        while not self._stop.wait(5.0):
+            try:
+                with self.sessions() as db:
+                    live = [(d.release_id, d.environment, dict(d.target_state)) for d in
+                            db.scalars(select(DeploymentRow).where(
+                                DeploymentRow.status == "live"))]
+                for release_id, environment, state in live:
+                    ok, reason = self._target(environment).health(state)
+                    if not ok and not self._stop.is_set():
+                        log.warning("restarting %s in %s: %s", release_id, environment, reason)
+                        self._roll_out(release_id, environment, adopt=True)
+            except Exception:  # the monitor must outlive any single bad check
+                log.exception("monitor pass failed")
+
+    # -- helpers -----------------------------------------------------------------------
+    def _target(self, environment: str) -> Target:
+        self._check_environment(environment)
+        return self.targets[environment]
+
+    def _check_environment(self, environment: str) -> None:
+        if environment not in self.targets:
+            raise NotFound(f"unknown environment {environment!r}",
+                           f"use one of: {', '.join(self.targets)}")
+
+    def _service(self, db: Session, name: str) -> ServiceRow:
+        svc = db.scalar(select(ServiceRow).where(ServiceRow.name == name))
+        if svc is None:
+            raise NotFound(f"no service named {name!r}", "list services with `goldenpath ls`")
+        return svc
+
+    def _release(self, db: Session, release_id: str) -> tuple[ReleaseRow, str]:
+        row = db.get(ReleaseRow, release_id)
+        if row is None:
+            raise NotFound(f"no release {release_id!r}", "list releases with "
+                           "`goldenpath status NAME`")
+        svc = db.get(ServiceRow, row.service_id)
+        assert svc is not None
+        return row, svc.name
+
+    def _deployment(self, db: Session, svc: ServiceRow, environment: str) -> DeploymentRow:
+        dep = db.scalar(select(DeploymentRow).where(DeploymentRow.service_id == svc.id,
+                                                    DeploymentRow.environment == environment))
+        if dep is None:
+            raise NotFound(f"{svc.name} is not deployed to {environment}",
+                           f"deploy it first: goldenpath deploy ... --env {environment}")
+        return dep
+
+    def _event(self, db: Session, service: str, environment: str, release_id: str,
+               kind: str, message: str, data: dict[str, Any] | None = None) -> None:
+        db.add(EventRow(service=service, environment=environment, release_id=release_id,
+                        type=kind, message=message, data=data or {}))
+
+
+def _busy(service: str, environment: str) -> Conflict:
+    return Conflict(f"{service} is already rolling out to {environment}",
+                    "wait for that rollout to finish (goldenpath status), then retry")
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise InvalidInput(f"invalid service name {name!r}",
+                           "use lowercase letters, digits and '-', at most 52 characters")
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _service_view(row: ServiceRow) -> dict[str, Any]:
+    return {"name": row.name, "kind": row.kind, "team": row.team,
+            "created_at": _iso(row.created_at)}
+
+
+def _release_view(row: ReleaseRow, service: str) -> dict[str, Any]:
+    return {"id": row.id, "service": service, "version": row.version, "kind": row.kind,
+            "digest": row.digest, "size": row.size, "image": row.image,
+            "bento_tag": row.bento_tag, "schema": row.spec.get("schema"),
+            "spec": row.spec, "created_by": row.created_by, "created_at": _iso(row.created_at)}
+
+
+def _deployment_view(row: DeploymentRow, release: ReleaseRow, service: str) -> dict[str, Any]:
+    return {"service": service, "environment": row.environment, "status": row.status,
+            "url": row.url, "message": row.message, "release_id": row.release_id,
+            "release_version": release.version, "digest": release.digest,
+            "previous_release_id": row.previous_release_id, "target": row.target,
+            "updated_at": _iso(row.updated_at)}
+
+
+def _event_view(row: EventRow) -> dict[str, Any]:
+    return {"id": row.id, "at": _iso(row.at), "service": row.service,
+            "environment": row.environment, "release_id": row.release_id, "type": row.type,
+            "message": row.message, "data": row.data}

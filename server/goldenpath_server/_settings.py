@@ -1,0 +1,39 @@
+"""The server's one typed settings object; environment variables are read here and only here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    return Path.home() / ".goldenpath"
+
+
+class Settings(BaseSettings):
+    """Settings for the promotion server (env prefix GOLDENPATH_)."""
+
+    model_config = SettingsConfigDict(env_prefix="GOLDENPATH_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str = ""  # default: sqlite under home
+    host: str = "127.0.0.1"
+    port: int = 8731
+    max_bundle_bytes: int = 2 * 1024**3
+    token: str = ""  # when set, every mutating request needs `Authorization: Bearer <token>`
+    environments: list[str] = ["dev", "staging", "prod"]
+    rollout_timeout_s: float = 180.0
+    stop_deployments_on_exit: bool = False
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.home / "runtime"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'goldenpath.db'}"

@@ -1,0 +1,49 @@
+"""Wires the FastAPI application: lifespan, error mapping, routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+import goldenpath
+from goldenpath.errors import GoldenpathError
+from goldenpath_server._platform import Platform
+from goldenpath_server._settings import Settings
+from goldenpath_server.api._routes import router
+
+
+def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        core = platform or Platform(settings)
+        core.start()
+        app.state.platform = core
+        try:
+            yield
+        finally:
+            core.close()
+
+    app = FastAPI(title="goldenpath promotion server", version=goldenpath.__version__,
+                  lifespan=lifespan)
+
+    @app.exception_handler(GoldenpathError)
+    async def goldenpath_error(_request: Request, exc: GoldenpathError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"code": "invalid_input", "message": str(exc.errors()),
+                             "hint": "see /docs for the request schema"}, status_code=400)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": goldenpath.__version__}
+
+    app.include_router(router)
+    return app

@@ -1,0 +1,58 @@
+"""The Target interface every delivery target implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class TargetError(Exception):
+    """A target could not bring a release live; the message is shown to the user as-is."""
+
+
+@dataclass
+class Rollout:
+    """What a target needs to run one release of one service in one environment."""
+
+    service: str
+    environment: str
+    release_id: str
+    kind: str  # model | app
+    bundle_dir: Path | None = None
+    digest: str = ""
+    image: str = ""
+    port: int = 3000
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}.{self.environment}"
+
+
+Progress = Callable[[str], None]
+
+
+class Target(Protocol):
+    name: str
+
+    def deploy(self, rollout: Rollout, state: dict[str, Any], progress: Progress
+               ) -> dict[str, Any]:
+        """Bring `rollout` live, replacing what `state` describes; return the new state.
+
+        The returned state must carry "url". Raise TargetError with the reason on failure,
+        leaving the previous release serving."""
+
+    def adopt(self, rollout: Rollout, state: dict[str, Any], progress: Progress
+              ) -> dict[str, Any]:
+        """After a server restart: take over what `state` describes, or start it again."""
+
+    def health(self, state: dict[str, Any]) -> tuple[bool, str]:
+        """Is the release described by `state` serving? (ok, reason)"""
+
+    def logs(self, state: dict[str, Any], tail: int) -> list[str]: ...
+
+    def stop(self, state: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
