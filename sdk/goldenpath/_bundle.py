@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib.metadata as importlib_metadata
 import io
+import os
 import json
 import pickletools
 import platform
 import re
 import shutil
 import subprocess
+import sysconfig
 import sys
 import tarfile
 import tempfile
@@ -70,13 +72,23 @@ def default_name(model: Any) -> str:
 def build_bundle(model: Any, name: str, sample: Any, workdir: Path,
                  labels: dict[str, str] | None = None) -> Bundle:
     """Package `model` as a BentoML bundle in the local BentoML store and export it."""
-    import bentoml
-
     kind = detect_kind(model)
     check_name(name)
     predictions = to_jsonable(predict_sample(model, kind, sample))
     schema = Schema.infer(sample)
     sample_inputs = _sample_as_json(sample)
+    local_modules = _register_local_code(cloudpickle.dumps(model))
+    try:
+        return _build(model, name, kind, schema, sample_inputs, predictions, workdir, labels)
+    finally:
+        for module in local_modules:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list[Any],
+           predictions: list[Any], workdir: Path, labels: dict[str, str] | None) -> Bundle:
+    import bentoml
+
     pickled = cloudpickle.dumps(model)
     requirements = pinned_requirements(pickled, kind, schema)
     all_labels = {"goldenpath.kind": kind, "goldenpath.python": platform.python_version(),
@@ -91,6 +103,8 @@ def build_bundle(model: Any, name: str, sample: Any, workdir: Path,
     runtime_src = Path(goldenpath_serving.__file__).parent
     shutil.copytree(runtime_src, build_ctx / "goldenpath_serving",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # BentoML imports the service module in this process: forget the previous build's copy
+    sys.modules.pop("service", None)
     bento = bentoml.bentos.build(
         "service:GoldenpathModel", name=name, labels=all_labels, build_ctx=str(build_ctx),
         include=["service.py", "goldenpath_serving/*.py"],
@@ -98,6 +112,7 @@ def build_bundle(model: Any, name: str, sample: Any, workdir: Path,
         docker={"python_version": ".".join(platform.python_version_tuple()[:2])},
         models=[model_tag],
     )
+    sys.modules.pop("service", None)
     archive = Path(bentoml.bentos.export_bento(bento.tag, str(workdir / f"{name}.bento")))
     return Bundle(name=name, tag=str(bento.tag), archive=archive, bento_path=Path(bento.path),
                   kind=kind, schema=schema, requirements=requirements,
@@ -177,6 +192,25 @@ def pinned_requirements(pickled: bytes, kind: str, schema: Schema) -> list[str]:
                 continue
             pins[dist] = importlib_metadata.version(dist)
     return sorted(f"{d}=={v}" for d, v in pins.items())
+
+
+def _register_local_code(pickled: bytes) -> list[Any]:
+    """Pickle by value the user's own modules (not installed anywhere), like `__main__`.
+
+    A class defined in `features.py` next to the notebook would otherwise be pickled by
+    reference and fail to import where the bundle runs."""
+    installed = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib",
+                                                    "platlib")}
+    registered = []
+    for name in _pickle_modules(pickled):
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        if module is None or path is None or name in ("goldenpath", "goldenpath_serving"):
+            continue
+        if not any(os.path.abspath(path).startswith(root) for root in installed):
+            cloudpickle.register_pickle_by_value(module)
+            registered.append(module)
+    return registered
 
 
 def _pickle_modules(pickled: bytes) -> set[str]:
