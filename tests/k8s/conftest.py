@@ -20,7 +20,24 @@ _REPO = Path(__file__).resolve().parents[2]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from tests._cluster import Cluster, start_cluster  # noqa: E402
+from tests._cluster import BUILD_TIMEOUT_S, Cluster, start_cluster  # noqa: E402
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests that use the cluster `k8s`; give the first one time for a cold build.
+
+    The session cluster is started in the setup of the first test that needs it, and
+    on a machine without cached binaries that includes compiling Kubernetes (10-20 min),
+    longer than the per-test timeout. Run scripts/cluster/build.sh first to avoid it.
+    """
+    first = True
+    for item in items:
+        if "kube_cluster" not in getattr(item, "fixturenames", ()):
+            continue
+        item.add_marker(pytest.mark.k8s)
+        if first and config.pluginmanager.hasplugin("timeout"):
+            item.add_marker(pytest.mark.timeout(BUILD_TIMEOUT_S))
+        first = False
 
 
 @dataclass

@@ -1,0 +1,144 @@
+"""The store suite, run against SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from goldenpath import errors
+from goldenpath_server import Platform, Settings
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = "registry.example/web@sha256:" + "a" * 64
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> None:
+    """The local PostgreSQL server, installed from Debian and started if needed."""
+    subprocess.run(["bash", str(REPO / "scripts" / "ensure-postgres.sh")], check=True)
+
+
+@pytest.fixture()
+def postgres_database(postgres_server: None) -> str:
+    """A fresh, empty database for one test."""
+    name = f"gp_test_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["su", "postgres", "-c", f"psql -qc 'create database {name} owner "
+                    "goldenpath'"], check=True)
+    return f"postgresql+psycopg://goldenpath:goldenpath@127.0.0.1:5432/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    url = "" if request.param == "sqlite" else request.getfixturevalue("postgres_database")
+    core = Platform(Settings(home=tmp_path / "home", database_url=url))
+    core.start()
+    yield core
+    core.close()
+
+
+@pytest.fixture(scope="module")
+def bundle_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from goldenpath._bundle import build_bundle
+
+    X, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=300).fit(X, y)
+    return build_bundle(model, "store", X[:5], tmp_path_factory.mktemp("bundle")).archive
+
+
+def _wait(platform: Platform, service: str, env: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = platform.status(service, env)
+        if state["status"] != "rolling_out":
+            return state
+        time.sleep(0.2)
+    raise AssertionError("rollout did not finish")
+
+
+def test_releases_get_increasing_versions_and_events(platform: Platform) -> None:
+    first = platform.create_app_release("web", IMAGE, 8080, actor="ci", team="shop")
+    second = platform.create_app_release("web", IMAGE, 8080, actor="ci", team="shop")
+    assert (first["version"], second["version"]) == (1, 2)
+    service = platform.get_service("web")
+    assert [r["version"] for r in service["releases"]] == [2, 1]
+    assert service["team"] == "shop" and service["kind"] == "app"
+    events = platform.events("web")
+    assert [e["type"] for e in events] == ["release_created", "release_created"]
+    assert events[0]["id"] < events[1]["id"]
+
+
+def test_model_release_deploys_and_rolls_back(platform: Platform, bundle_archive: Path) -> None:
+    def upload() -> dict[str, Any]:
+        return platform.create_model_release(
+            "store", _chunks(bundle_archive, platform), actor="ds")
+
+    v1, v2 = upload(), upload()
+    assert v1["digest"] == v2["digest"]  # same bytes, one stored artifact
+    assert v1["schema"]["kind"] == "ndarray"
+    platform.deploy(v1["id"], "dev", actor="ds")
+    assert _wait(platform, "store", "dev")["status"] == "live"
+    platform.deploy(v2["id"], "dev", actor="ds")
+    live = _wait(platform, "store", "dev")
+    assert live["release_version"] == 2 and live["previous_release_id"] == v1["id"]
+    platform.rollback("store", "dev", actor="ds")
+    assert _wait(platform, "store", "dev")["release_version"] == 1
+    platform.undeploy("store", "dev", actor="ds")
+    with pytest.raises(errors.NotFound):
+        platform.status("store", "dev")
+
+
+def test_concurrent_deploys_of_one_service_conflict(platform: Platform,
+                                                    bundle_archive: Path) -> None:
+    release = platform.create_model_release("store", _chunks(bundle_archive, platform),
+                                            actor="ds")
+    outcomes: list[Any] = []
+
+    def go() -> None:
+        try:
+            outcomes.append(platform.deploy(release["id"], "staging", actor="ds"))
+        except errors.Conflict as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=go) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(isinstance(o, errors.Conflict) for o in outcomes) == 2
+    assert _wait(platform, "store", "staging")["status"] == "live"
+    platform.undeploy("store", "staging", actor="ds")
+
+
+def test_unknown_things_are_not_found_with_a_hint(platform: Platform) -> None:
+    with pytest.raises(errors.NotFound) as err:
+        platform.get_service("nope")
+    assert "goldenpath ls" in err.value.hint
+    release = platform.create_app_release("api", IMAGE, 80, actor="ci")
+    with pytest.raises(errors.NotFound, match="unknown environment 'moon'"):
+        platform.deploy(release["id"], "moon", actor="ci")
+
+
+def test_migrations_are_idempotent_across_restarts(platform: Platform, tmp_path: Path) -> None:
+    platform.create_app_release("api", IMAGE, 80, actor="ci")
+    again = Platform(platform.settings)
+    again.start()
+    try:
+        assert [s["name"] for s in again.list_services()] == ["api"]
+    finally:
+        again.close()
+
+
+def _chunks(path: Path, platform: Platform) -> Any:
+    upload = platform.artifacts.begin_upload()
+    upload.write(path.read_bytes())
+    return upload
