@@ -19,10 +19,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from goldenpath.errors import Conflict, InvalidInput, NotFound
+from goldenpath.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from goldenpath_server._bundles import ArtifactStore, Upload
 from goldenpath_server._db import (DeploymentRow, EventRow, ReleaseRow, ServiceRow, make_engine,
                                    migrate, utcnow)
+from goldenpath_server._environments import load_platform_config
 from goldenpath_server._settings import Settings
 from goldenpath_server.targets import LocalProcessTarget, Rollout, Target, TargetError
 
@@ -40,11 +41,22 @@ class Platform:
         self.engine = make_engine(settings.resolved_database_url())
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.artifacts = ArtifactStore(settings.artifacts_dir, settings.max_bundle_bytes)
-        local = LocalProcessTarget(settings.runtime_dir, settings.rollout_timeout_s)
-        self.targets: dict[str, Target] = targets or {env: local for env in settings.environments}
+        self.config = load_platform_config(settings.config, settings.environments)
+        self.targets: dict[str, Target] = targets or self._make_targets()
         self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gp-rollout")
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
+
+    def _make_targets(self) -> dict[str, Target]:
+        local = LocalProcessTarget(self.settings.runtime_dir, self.settings.rollout_timeout_s)
+        targets: dict[str, Target] = {}
+        for name, env in self.config.environments.items():
+            if env.target == "local":
+                targets[name] = local
+            else:
+                raise ConfigurationError(f"environment {name!r} has unknown target "
+                                         f"{env.target!r}", "use `local` or `kubernetes`")
+        return targets
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:

@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     port: int = 8731
     max_bundle_bytes: int = 2 * 1024**3
     token: str = ""  # when set, every mutating request needs `Authorization: Bearer <token>`
-    environments: list[str] = ["dev", "staging", "prod"]
+    config: Path | None = None  # the platform's config file (environments, policies)
+    environments: list[str] = ["dev", "staging", "prod"]  # used when there is no config file
     rollout_timeout_s: float = 180.0
     stop_deployments_on_exit: bool = False
 
