@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import importlib.metadata as importlib_metadata
 import io
-import os
 import json
+import os
 import pickletools
 import platform
 import re
 import shutil
 import subprocess
-import sysconfig
 import sys
+import sysconfig
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -25,17 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
-import numpy as np
-
 import goldenpath_serving
-from goldenpath._kinds import detect_kind, predict_sample
-from goldenpath.errors import InvalidInput, ParityError
+import numpy as np
 from goldenpath_serving import Schema, save_model
 from goldenpath_serving._schema import to_jsonable
 
+from goldenpath._kinds import detect_kind, predict_sample
+from goldenpath.errors import InvalidInput, ParityError
+
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
 _ALWAYS = ("bentoml", "cloudpickle", "numpy")
-_SERVICE_PY = '''"""Rendered by goldenpath: serves model {model_tag} with the goldenpath_serving runtime."""
+_SERVICE_PY = '''"""Rendered by goldenpath: serves {model_tag} on the goldenpath_serving runtime."""
 from goldenpath_serving.service import model_service
 
 GoldenpathModel = model_service({name!r}, {model_tag!r})
@@ -93,8 +93,9 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
     requirements = pinned_requirements(pickled, kind, schema)
     all_labels = {"goldenpath.kind": kind, "goldenpath.python": platform.python_version(),
                   **(labels or {})}
+    metadata = {"goldenpath.schema": json.dumps(schema.to_dict())}
     with bentoml.models.create(name, module="goldenpath_serving", labels=all_labels,
-                               metadata={"goldenpath.schema": json.dumps(schema.to_dict())}) as bento_model:
+                               metadata=metadata) as bento_model:
         save_model(model, Path(bento_model.path), kind=kind, schema=schema,
                    output_schema={"example": predictions[:1]})
     model_tag = str(bento_model.tag)

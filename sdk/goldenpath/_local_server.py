@@ -5,14 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
 from goldenpath._client import Client
 from goldenpath.errors import ServerUnreachable
 
 
-def ensure_server(client: Client, home: Path | None = None, wait_s: float = 60.0) -> None:
+def ensure_server(client: Client, wait_s: float = 60.0) -> None:
     """Make sure `client` reaches a server, starting a local one if allowed and needed."""
     if client.healthy():
         return
@@ -21,12 +20,12 @@ def ensure_server(client: Client, home: Path | None = None, wait_s: float = 60.0
             f"could not reach the goldenpath server at {client.base}",
             "start it (`goldenpath server`) or fix gp.configure(server=...)")
     url = urlparse(client.base)
-    home = home or Path.home() / ".goldenpath"
+    home = client.config.home
     home.mkdir(parents=True, exist_ok=True)
     log = open(home / "server.log", "ab")  # noqa: SIM115 - handed to the child
     subprocess.Popen(
         [sys.executable, "-m", "goldenpath", "server", "--host", url.hostname or "127.0.0.1",
-         "--port", str(url.port or 8731)],
+         "--port", str(url.port or 8731), "--home", str(home)],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from goldenpath import errors
 from goldenpath_server import Platform, Settings
 
@@ -37,7 +36,8 @@ def postgres_database(postgres_server: None) -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
     url = "" if request.param == "sqlite" else request.getfixturevalue("postgres_database")
-    core = Platform(Settings(home=tmp_path / "home", database_url=url))
+    core = Platform(Settings(home=tmp_path / "home", database_url=url,
+                             stop_deployments_on_exit=True))
     core.start()
     yield core
     core.close()
@@ -45,10 +45,9 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
 
 @pytest.fixture(scope="module")
 def bundle_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from goldenpath._bundle import build_bundle
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
-
-    from goldenpath._bundle import build_bundle
 
     X, y = load_iris(return_X_y=True)
     model = LogisticRegression(max_iter=300).fit(X, y)

@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
 from conftest import free_port
 
 
 def test_bundle_serves_with_stock_bentoml_in_a_bare_environment(tmp_path: Path,
                                                                 iris: tuple) -> None:
-    from sklearn.ensemble import GradientBoostingClassifier
-
     from goldenpath._bundle import build_bundle
+    from sklearn.ensemble import GradientBoostingClassifier
 
     X, y = iris
     model = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, y)
@@ -57,5 +55,6 @@ def test_bundle_serves_with_stock_bentoml_in_a_bare_environment(tmp_path: Path,
         assert answer is not None, proc.stdout.read().decode() if proc.stdout else ""
         assert answer.json()["predictions"] == model.predict(X[:3]).tolist()
     finally:
-        os.killpg(proc.pid, 9)
-        proc.wait()
+        from goldenpath_server.targets.local import _terminate
+
+        _terminate(proc.pid)

@@ -7,7 +7,6 @@ after a restart the server re-adopts the ones still healthy and restarts the oth
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -149,29 +148,20 @@ def _alive(state: dict[str, Any]) -> bool:
 
 
 def _terminate(pid: int, grace: float = 10.0) -> None:
-    """Stop a process and its whole session (bentoml serve forks workers)."""
+    """Stop `bentoml serve` and its workers (circus puts each worker in its own session)."""
     try:
-        pgid = os.getpgid(pid)
-    except ProcessLookupError:
+        parent = psutil.Process(pid)
+        tree = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
         return
     try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                break
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.1)
-    else:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap if it was our child
-    except ChildProcessError:
+        parent.terminate()  # the arbiter stops its workers gracefully
+    except psutil.NoSuchProcess:
         pass
+    _gone, alive = psutil.wait_procs(tree, timeout=grace)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)

@@ -1,0 +1,22 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything installs itself.
+.PHONY: demo test stop cluster cluster-down bench lint
+
+demo:          ## install, start the server on the embedded default, deploy the quickstart model
+	scripts/setup.sh
+	scripts/demo.sh
+
+test:          ## install everything and run every test (pytest + nbval + extension)
+	scripts/test.sh
+
+stop:          ## stop the demo server and its model processes
+	scripts/stop.sh
+
+cluster:       ## build (once, cached) and start a real Kubernetes control plane on loopback
+	scripts/cluster/build.sh
+	scripts/cluster/up.sh
+
+cluster-down:
+	scripts/cluster/down.sh
+
+lint:
+	.venv/bin/ruff check sdk server serving tests

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every test: Python (SDK, server, serving, store on SQLite + PostgreSQL, Kubernetes against a
+# real control plane), notebooks with nbval, and the JupyterLab extension (jest, pytest, UI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export BENTOML_DO_NOT_TRACK=True
+scripts/setup.sh --test
+scripts/ensure-postgres.sh
+if [ -x scripts/cluster/build.sh ]; then scripts/cluster/build.sh; fi
+.venv/bin/ruff check sdk server serving tests
+.venv/bin/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
+  --ignore=tests/jupyter_ext -p no:cacheprovider "$@"
+if [ -x jupyter_ext/scripts/test.sh ]; then jupyter_ext/scripts/test.sh; fi
