@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
-import goldenpath_serving
 import numpy as np
-from goldenpath_serving import Schema, save_model
-from goldenpath_serving._schema import to_jsonable
 
+import goldenpath_serving
 from goldenpath._kinds import detect_kind, predict_sample
 from goldenpath.errors import InvalidInput, ParityError
+from goldenpath_serving import Schema, save_model
+from goldenpath_serving._schema import to_jsonable
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
 _ALWAYS = ("bentoml", "cloudpickle", "numpy")

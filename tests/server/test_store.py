@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from goldenpath import errors
 from goldenpath_server import Platform, Settings
 
@@ -45,9 +46,10 @@ def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platfor
 
 @pytest.fixture(scope="module")
 def bundle_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from goldenpath._bundle import build_bundle
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
+
+    from goldenpath._bundle import build_bundle
 
     X, y = load_iris(return_X_y=True)
     model = LogisticRegression(max_iter=300).fit(X, y)

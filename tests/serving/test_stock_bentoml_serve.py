@@ -11,13 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
 from conftest import free_port
 
 
 def test_bundle_serves_with_stock_bentoml_in_a_bare_environment(tmp_path: Path,
                                                                 iris: tuple) -> None:
-    from goldenpath._bundle import build_bundle
     from sklearn.ensemble import GradientBoostingClassifier
+
+    from goldenpath._bundle import build_bundle
 
     X, y = iris
     model = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, y)
