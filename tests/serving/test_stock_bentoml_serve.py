@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
-from conftest import free_port
+from tests._servers import free_port
 
 
 def test_bundle_serves_with_stock_bentoml_in_a_bare_environment(tmp_path: Path,

@@ -24,6 +24,7 @@ class Rollout:
     digest: str = ""
     image: str = ""
     port: int = 3000
+    team: str = ""
     spec: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -1,0 +1,148 @@
+"""The ONE service template: the Kubernetes objects for any release, model or app.
+
+Models and apps differ only in the container: apps run their own image (pinned by digest);
+models run the shared serving runtime image, with an init container that fetches the
+bundle by digest and verifies it. Everything else — labels, resources, probes, security,
+disruption budget, autoscaling, network policy — is the same path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from goldenpath_server.targets._base import Rollout
+
+MANAGED_BY = "goldenpath"
+MODEL_PORT = 3000
+DEFAULT_RESOURCES = {"cpu": 0.25, "memory_gb": 0.5, "gpu": 0}
+# kinds the template creates, in apply order; deletion touches exactly these
+KINDS = (("v1", "ServiceAccount"), ("v1", "Service"), ("apps/v1", "Deployment"),
+         ("policy/v1", "PodDisruptionBudget"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
+         ("networking.k8s.io/v1", "NetworkPolicy"))
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    namespace: str
+    runtime_image: str = ""
+    bundle_base_url: str = ""  # where pods download bundles: the promotion server's URL
+    replicas: int = 2
+    max_replicas: int = 4
+
+
+def resources_of(rollout: Rollout) -> dict[str, Any]:
+    """The release's {cpu (cores), memory_gb, gpu} over the defaults; the spec's `resources`
+    or, for bundles, the `goldenpath.resources` label (JSON) set at build time."""
+    raw = rollout.spec.get("resources") or \
+        (rollout.spec.get("labels") or {}).get("goldenpath.resources") or {}
+    requested = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    return {**DEFAULT_RESOURCES, **{k: v for k, v in requested.items() if v}}
+
+
+def labels_of(rollout: Rollout) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": rollout.service,
+        "app.kubernetes.io/instance": f"{rollout.service}-{rollout.environment}",
+        "app.kubernetes.io/version": rollout.release_id,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/part-of": "goldenpath",
+        "goldenpath.dev/team": rollout.team,
+        "goldenpath.dev/track": rollout.kind,
+        "goldenpath.dev/release": rollout.release_id,
+        "goldenpath.dev/environment": rollout.environment,
+    }
+
+
+def render(rollout: Rollout, settings: TemplateSettings) -> list[dict[str, Any]]:
+    """All objects for `rollout`, ready for server-side apply."""
+    name = rollout.service
+    labels = labels_of(rollout)
+    selector = {"app.kubernetes.io/name": name}
+    port = MODEL_PORT if rollout.kind == "model" else rollout.port
+    meta = {"name": name, "namespace": settings.namespace, "labels": labels}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
+         "automountServiceAccountToken": False},
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+         "spec": {"selector": selector, "ports": [{"name": "http", "port": 80,
+                                                   "targetPort": port}]}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+         "spec": {"replicas": settings.replicas, "selector": {"matchLabels": selector},
+                  "revisionHistoryLimit": 5, "progressDeadlineSeconds": 120,
+                  "strategy": {"type": "RollingUpdate",
+                               "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                  "template": {"metadata": {"labels": labels},
+                               "spec": _pod_spec(rollout, settings, port)}}},
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
+         "spec": {"minAvailable": 1, "selector": {"matchLabels": selector}}},
+        {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta,
+         "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                     "name": name},
+                  "minReplicas": settings.replicas, "maxReplicas": settings.max_replicas,
+                  "metrics": [{"type": "Resource", "resource": {
+                      "name": "cpu", "target": {"type": "Utilization",
+                                                "averageUtilization": 70}}}]}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta,
+         "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"],
+                  "ingress": [{"ports": [{"port": port, "protocol": "TCP"}]}]}},
+    ]
+
+
+def _pod_spec(rollout: Rollout, settings: TemplateSettings, port: int) -> dict[str, Any]:
+    res = resources_of(rollout)
+    # requests == limits: the Guaranteed QoS class, predictable latency for serving
+    requests = {"cpu": f"{max(1, round(float(res['cpu']) * 1000))}m",
+                "memory": f"{max(1, round(float(res['memory_gb']) * 1024))}Mi"}
+    limits = dict(requests)
+    if int(res.get("gpu", 0)):
+        requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(int(res["gpu"]))
+    container: dict[str, Any] = {
+        "name": "main", "ports": [{"name": "http", "containerPort": port}],
+        "resources": {"requests": requests, "limits": limits},
+        "securityContext": _container_security(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {}}]
+    init: list[dict[str, Any]] = []
+    if rollout.kind == "model":
+        url = f"{settings.bundle_base_url.rstrip('/')}/api/v1/bundles/{rollout.digest}"
+        container.update(
+            image=settings.runtime_image,
+            args=["bentoml", "serve", "/bundle", "--host", "0.0.0.0", "--port", str(port)],
+            readinessProbe={"httpGet": {"path": "/readyz", "port": port},
+                            "periodSeconds": 5},
+            livenessProbe={"httpGet": {"path": "/livez", "port": port},
+                           "initialDelaySeconds": 30, "periodSeconds": 10})
+        container["volumeMounts"].append({"name": "bundle", "mountPath": "/bundle",
+                                          "readOnly": True})
+        volumes.append({"name": "bundle", "emptyDir": {}})
+        init.append({"name": "fetch-bundle", "image": settings.runtime_image,
+                     "args": ["python", "-m", "goldenpath_serving.fetch", url,
+                              rollout.digest, "/bundle"],
+                     "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
+                                   "limits": {"cpu": "1", "memory": "512Mi"}},
+                     "securityContext": _container_security(),
+                     "volumeMounts": [{"name": "bundle", "mountPath": "/bundle"},
+                                      {"name": "tmp", "mountPath": "/tmp"}]})
+    else:
+        container.update(
+            image=rollout.image,
+            readinessProbe={"tcpSocket": {"port": port}, "periodSeconds": 5},
+            livenessProbe={"tcpSocket": {"port": port}, "initialDelaySeconds": 15,
+                           "periodSeconds": 10})
+    spec: dict[str, Any] = {
+        "serviceAccountName": rollout.service, "automountServiceAccountToken": False,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                            "fsGroup": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [container], "volumes": volumes,
+    }
+    if init:
+        spec["initContainers"] = init
+    return spec
+
+
+def _container_security() -> dict[str, Any]:
+    return {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "privileged": False,
+            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
