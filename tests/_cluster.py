@@ -65,7 +65,12 @@ class Cluster:
         return self.state_dir / "logs"
 
     def _env(self) -> dict[str, str]:
-        return {**os.environ, "GOLDENPATH_K8S_BIN": str(self.bin_dir)}
+        # The owner pid makes up.sh stop the cluster if this process dies unannounced.
+        return {
+            **os.environ,
+            "GOLDENPATH_K8S_BIN": str(self.bin_dir),
+            "GOLDENPATH_CLUSTER_OWNER_PID": str(os.getpid()),
+        }
 
     def _script(self, name: str, *args: str) -> None:
         _run([str(SCRIPTS / name), *args, str(self.state_dir)], UP_TIMEOUT_S, self._env())

@@ -127,10 +127,10 @@ build_k8s() {
   # k8s.io/kubernetes maps its staging modules to ./staging/... folders, which
   # do not exist for a dependency. Read that exact tag's go.mod and replace each
   # staging module k8s.io/NAME with its published k8s.io/NAME v0.MINOR.PATCH.
-  local gomod staging_version="v0.${K8S_VERSION#v1.}"
-  gomod="$("$GO" mod download -json "k8s.io/kubernetes@$K8S_VERSION" \
-    | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
-  [[ -f "$gomod" ]] || { log "could not fetch go.mod of k8s.io/kubernetes@$K8S_VERSION"; exit 1; }
+  local info gomod staging_version="v0.${K8S_VERSION#v1.}"
+  info="$("$GO" mod download -json "k8s.io/kubernetes@$K8S_VERSION" || true)"
+  gomod="$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' <<<"$info")"
+  [[ -f "$gomod" ]] || { log "could not fetch go.mod of k8s.io/kubernetes@$K8S_VERSION: $info"; exit 1; }
   local staging
   staging="$(sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\) => \./staging/.*#\1#p' "$gomod" | sort -u)"
   [[ -n "$staging" ]] || { log "no staging replaces found in $gomod"; exit 1; }

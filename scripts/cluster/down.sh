@@ -13,25 +13,51 @@ if [[ "${1:-}" == "--only" ]]; then ONLY="${2:?--only needs a component name}"; 
 STATE="${1:-${GOLDENPATH_CACHE:-$HOME/.cache/goldenpath}/cluster}"
 [[ -d "$STATE/pids" ]] || { log "nothing to stop in $STATE"; exit 0; }
 
-# Reverse start order: clients first, etcd last.
-COMPONENTS=(kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
-[[ -n "$ONLY" ]] && COMPONENTS=("$ONLY")
+# Grace period before SIGKILL. kube-apiserver stops listening at once on SIGTERM
+# but may then wait for open watches to drain; nobody needs that here.
+GRACE_S="${GOLDENPATH_CLUSTER_STOP_GRACE_S:-5}"
 
-# stop NAME: TERM the recorded pid, KILL it after 15 s. The pid is only
-# signalled while it still runs the component's binary (pids get reused).
-stop() {
-  local name="$1" pidfile="$STATE/pids/$1.pid" pid i
-  pid="$(cat "$pidfile" 2>/dev/null || true)"
-  if [[ -z "$pid" ]] || ! tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "/$name "; then
-    rm -f "$pidfile"; return
-  fi
-  log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then log "$name did not exit, killing"; kill -KILL "$pid" 2>/dev/null || true; fi
-  # Wait until it is really gone, so its port is free for a restart.
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  rm -f "$pidfile"
+# pid_of NAME: the recorded pid while it still runs the component's binary
+# (pids get reused, so never signal a pid just because a file names it).
+pid_of() {
+  local pid
+  pid="$(cat "$STATE/pids/$1.pid" 2>/dev/null || true)"
+  [[ -n "$pid" ]] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "/$1 " && echo "$pid"
+  return 0
 }
 
-for c in "${COMPONENTS[@]}"; do stop "$c"; done
+# stop NAME...: SIGTERM them together, SIGKILL what is left after GRACE_S, and
+# wait until all are gone so their ports are free for a restart.
+stop() {
+  local name pid pids=() i
+  for name in "$@"; do
+    pid="$(pid_of "$name")"
+    rm -f "$STATE/pids/$name.pid"
+    [[ -n "$pid" ]] || continue
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    pids+=("$pid")
+  done
+  ((${#pids[@]})) || return 0
+  alive() { local p; for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+  for ((i = 0; i < GRACE_S * 10; i++)); do alive || return 0; sleep 0.1; done
+  log "still running after ${GRACE_S}s, sending SIGKILL: ${pids[*]}"
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do alive || return 0; sleep 0.1; done
+}
+
+if [[ -n "$ONLY" ]]; then
+  stop "$ONLY"
+else
+  # Clients first, then the API server, etcd last.
+  stop kwok kube-scheduler kube-controller-manager
+  stop kube-apiserver
+  stop etcd
+  # The watchdog up.sh may have started (unless this is the watchdog itself,
+  # which has exec'd into this script by now and so no longer matches).
+  pid="$(cat "$STATE/pids/watchdog.pid" 2>/dev/null || true)"
+  if [[ -n "$pid" ]] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "goldenpath-cluster-watchdog "; then
+    kill -TERM "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STATE/pids/watchdog.pid"
+fi

@@ -15,7 +15,9 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
-log() { printf '[up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# Log to fd 3 (the original stderr) so messages survive the 2>/dev/null of probes.
+exec 3>&2
+log() { printf '[up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
 die() { log "ERROR: $*"; exit 1; }
 
 ONLY=""
@@ -34,25 +36,34 @@ done
 kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 # --- ports --------------------------------------------------------------------
-# A port is free when nothing accepts a connection on it. Ports recorded in
-# cluster.env are reused when still free: etcd remembers its peer URL.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A port is free when nothing accepts a connection on it. Ports are picked below
+# the kernel's ephemeral range: a port there may be the local end of some
+# outgoing connection, which connect() cannot see but which makes bind() fail.
+# Ports recorded in cluster.env are reused when still free: etcd remembers its peer URL.
+port_free() { ! (exec 4<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+EPHEMERAL_LOW="$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
 TAKEN=" "
 pick_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
     [[ "$TAKEN" != *" $p "* ]] && port_free "$p" && break
   done
   TAKEN+="$p "; echo "$p"
 }
+# Each port variable and the component that listens on it.
+declare -A PORT_OWNER=([ETCD_PORT]=etcd [ETCD_PEER_PORT]=etcd [APISERVER_PORT]=kube-apiserver
+  [KCM_PORT]=kube-controller-manager [SCHEDULER_PORT]=kube-scheduler [KWOK_PORT]=kwok)
 PORT_VARS=(ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT)
 assign_ports() {
   local v
   # shellcheck disable=SC1091
   [[ -f "$STATE/cluster.env" ]] && source "$STATE/cluster.env"
   for v in "${PORT_VARS[@]}"; do
-    if [[ -z "${!v:-}" ]] || ! port_free "${!v}"; then printf -v "$v" '%s' "$(pick_port)"; fi
+    # Keep a recorded port that is free or held by our own running component.
+    if [[ -z "${!v:-}" ]] || ! { port_free "${!v}" || running "${PORT_OWNER[$v]}"; }; then
+      printf -v "$v" '%s' "$(pick_port)"
+    fi
     TAKEN+="${!v} "
   done
   for v in "${PORT_VARS[@]}"; do echo "$v=${!v}"; done > "$STATE/cluster.env"
@@ -121,14 +132,16 @@ running() {
   [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF "$BIN/$1 "
 }
 # launch NAME ARGS...: start detached (own session, so Ctrl-C in the calling
-# shell does not kill it), log to logs/NAME.log, record the real pid.
+# shell does not kill it), log to logs/NAME.log, record the real pid. It must
+# hold none of our stdio (fd 3 included): callers read those pipes to EOF.
 launch() {
   local name="$1"; shift
   if running "$name"; then log "$name already running (pid $(pid_of "$name"))"; return; fi
   log "starting $name"
+  # shellcheck disable=SC2016  # expanded by the inner shell
   setsid bash -c 'echo $$ > "$0"; exec "$@"' "$STATE/pids/$name.pid" "$BIN/$name" "$@" \
-    >> "$STATE/logs/$name.log" 2>&1 < /dev/null &
-  local i; for i in $(seq 50); do [[ -s "$STATE/pids/$name.pid" ]] && break; sleep 0.1; done
+    >> "$STATE/logs/$name.log" 2>&1 < /dev/null 3>&- &
+  for _ in $(seq 50); do [[ -s "$STATE/pids/$name.pid" ]] && break; sleep 0.1; done
 }
 # wait_for WHAT TIMEOUT CMD...: retry CMD until it succeeds.
 wait_for() {
@@ -155,6 +168,8 @@ start_etcd() {
 etcd_healthy() { check_alive etcd; curl -sf "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
 
 start_kube-apiserver() {
+  # --endpoint-reconciler-type=none: 127.0.0.1 is not a valid Endpoints address,
+  # and nothing runs inside this cluster that needs the `kubernetes` Service.
   launch kube-apiserver \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
@@ -164,6 +179,7 @@ start_kube-apiserver() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range=10.96.0.0/16 \
     --authorization-mode=Node,RBAC --allow-privileged=true \
+    --endpoint-reconciler-type=none --shutdown-watch-termination-grace-period=1s \
     --cert-dir="$STATE/pki/generated" --profiling=false
   wait_for "kube-apiserver /readyz" 90 apiserver_ready
 }
@@ -202,7 +218,6 @@ start_kwok() {
 }
 
 # --- main ----------------------------------------------------------------------------
-make_pki
 if [[ -n "$ONLY" ]]; then
   [[ -f "$STATE/cluster.env" ]] || die "no cluster in $STATE: run up.sh $STATE first"
   [[ " ${COMPONENTS[*]} " == *" $ONLY "* ]] || die "unknown component $ONLY (one of: ${COMPONENTS[*]})"
@@ -212,7 +227,24 @@ if [[ -n "$ONLY" ]]; then
   exit 0
 fi
 
+# start_watchdog: with GOLDENPATH_CLUSTER_OWNER_PID set (tests set it), stop the
+# cluster when that process dies, so a killed test run leaks no processes.
+start_watchdog() {
+  local owner="${GOLDENPATH_CLUSTER_OWNER_PID:-}" pid
+  [[ -n "$owner" ]] || return 0
+  pid="$(cat "$STATE/pids/watchdog.pid" 2>/dev/null || true)"
+  if [[ -n "$pid" ]] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "goldenpath-cluster-watchdog "; then
+    return 0
+  fi
+  # shellcheck disable=SC2016  # expanded by the inner shell
+  setsid bash -c 'echo $$ > "$1"; while kill -0 "$2" 2>/dev/null; do sleep 2; done; exec "$3" "$4"' \
+    goldenpath-cluster-watchdog "$STATE/pids/watchdog.pid" "$owner" "$HERE/down.sh" "$STATE" \
+    >> "$STATE/logs/watchdog.log" 2>&1 < /dev/null 3>&- &
+}
+
 start=$SECONDS
+make_pki
+start_watchdog
 assign_ports
 write_kubeconfig
 for c in "${COMPONENTS[@]}"; do "start_$c"; done
@@ -220,10 +252,12 @@ for c in "${COMPONENTS[@]}"; do "start_$c"; done
 log "registering KWOK nodes"
 wait_for "nodes to apply" 30 kubectl apply -f "$HERE/nodes.yaml"
 wait_for "nodes Ready" 60 kubectl wait --for=condition=Ready node --all --timeout=5s
-# The node lifecycle controller removes the not-ready taint a moment after Ready.
-wait_for "node taints cleared" 60 bash -c \
-  '[[ -z "$("$0" --kubeconfig "$1" get nodes -o jsonpath="{.items[*].spec.taints}")" ]]' \
-  "$BIN/kubectl" "$KUBECONFIG_FILE"
+# The node lifecycle controller removes the node.kubernetes.io/not-ready taint
+# a moment after Ready; until then nothing schedules.
+nodes_untainted() {
+  ! kubectl get nodes -o jsonpath='{.items[*].spec.taints[*].key}' | grep -q 'node.kubernetes.io/'
+}
+wait_for "node taints cleared" 60 nodes_untainted
 # Pods need the namespace's default ServiceAccount (made by the controller-manager).
 wait_for "default ServiceAccount" 60 kubectl -n default get serviceaccount default
 for c in "${COMPONENTS[@]}"; do check_alive "$c"; done
@@ -234,6 +268,7 @@ cat <<EOF
 export KUBECONFIG=$KUBECONFIG_FILE
 export PATH=$BIN:\$PATH   # kubectl $("$BIN/kube-apiserver" --version | awk '{print $2}')
 
-Point the goldenpath server at it with the same KUBECONFIG (or copy the file).
+Point the goldenpath server at it: start it with that KUBECONFIG exported, or set
+"kubeconfig: $KUBECONFIG_FILE" on a "target: kubernetes" environment.
 Stop it with: scripts/cluster/down.sh $STATE
 EOF

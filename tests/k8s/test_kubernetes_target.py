@@ -59,10 +59,12 @@ def apis(api: k8s.ApiClient) -> dict[str, Any]:
             "net": k8s.NetworkingV1Api(api)}
 
 
-def _sentinel(apis: dict[str, Any]) -> k8s.V1Deployment:
-    pod = k8s.V1PodSpec(containers=[k8s.V1Container(name="c", image=APP_V1)])
+def _sentinel(team: str, limits: dict[str, str]) -> k8s.V1Deployment:
+    """A Deployment that breaks exactly one policy, to probe that policy is in force."""
+    pod = k8s.V1PodSpec(containers=[k8s.V1Container(
+        name="c", image=APP_V1, resources=k8s.V1ResourceRequirements(limits=limits))])
     return k8s.V1Deployment(
-        metadata=k8s.V1ObjectMeta(name="sentinel"),
+        metadata=k8s.V1ObjectMeta(name="sentinel", labels={"goldenpath.dev/team": team}),
         spec=k8s.V1DeploymentSpec(
             selector=k8s.V1LabelSelector(match_labels={"a": "b"}),
             template=k8s.V1PodTemplateSpec(metadata=k8s.V1ObjectMeta(labels={"a": "b"}),
@@ -86,14 +88,18 @@ def policed_namespace(api: k8s.ApiClient, apis: dict[str, Any]) -> str:
                 if exc.status != 409:
                     raise
 
-    def denied() -> bool:  # policies take effect asynchronously
+    def denied(sentinel: k8s.V1Deployment, policy: str) -> bool:
         try:
-            apis["apps"].create_namespaced_deployment(NAMESPACE, _sentinel(apis), dry_run="All")
+            apis["apps"].create_namespaced_deployment(NAMESPACE, sentinel, dry_run="All")
         except ApiException as exc:
-            return exc.status == 422 and "goldenpath-require-limits" in exc.body
+            return exc.status == 422 and policy in exc.body
         return False
 
-    wait_for("the admission policies to take effect", denied)
+    # policies take effect asynchronously: probe each one the tests rely on
+    wait_for("require-limits in force", lambda: denied(
+        _sentinel("shop", {}), "goldenpath-require-limits"))
+    wait_for("require-team-label in force", lambda: denied(
+        _sentinel("", {"cpu": "1", "memory": "1Gi"}), "goldenpath-require-team-label"))
     return NAMESPACE
 
 

@@ -4,6 +4,7 @@ apply (one field manager), then a real rollout watch until Available or a clear 
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -205,14 +206,20 @@ class KubernetesTarget:
     def _call(self, method: str, path: str, body: Any = None,
               query: list[tuple[str, str]] | None = None, content_type: str = "",
               missing_ok: bool = False) -> Any:
+        """One raw API call (the typed clients have no generic server-side apply)."""
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
+        if body is not None:
+            body = json.dumps(body)  # JSON is YAML: valid for application/apply-patch+yaml
+        request = self.api.param_serialize(method, path, query_params=query or [],
+                                           header_params=headers, body=body,
+                                           auth_settings=["BearerToken"])
         try:
-            return self.api.call_api(path, method, query_params=query or [],
-                                     header_params=headers, body=body,
-                                     auth_settings=["BearerToken"], response_type="object",
-                                     _return_http_data_only=True, _request_timeout=15)
+            response = self.api.call_api(*request, _request_timeout=15)
+            response.read()
+            return self.api.response_deserialize(
+                response, {"2XX": "object", "4XX": "object", "5XX": "object"}).data
         except ApiException as exc:
             if missing_ok and exc.status == 404:
                 return None
@@ -247,8 +254,6 @@ class _ClusterErrors:
 
 
 def _api_message(exc: ApiException) -> str:
-    import json
-
     try:
         return str(json.loads(exc.body or "{}").get("message") or exc.reason)
     except ValueError:
