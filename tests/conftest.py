@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from tests._servers import ServerProcess, start_server, stop_model_processes
 
 # Before anything imports bentoml: a private model/bento store, no usage tracking.

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
 from tests._servers import free_port
 
 
