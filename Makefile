@@ -14,6 +14,7 @@ stop:          ## stop the demo server and its model processes
 cluster:       ## build (once, cached) and start a real Kubernetes control plane on loopback
 	scripts/cluster/build.sh
 	scripts/cluster/up.sh
+	scripts/cluster/goldenpath-env.sh
 
 cluster-down:
 	scripts/cluster/down.sh
