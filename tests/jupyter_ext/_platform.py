@@ -2,7 +2,8 @@
 
     python tests/jupyter_ext/_platform.py --state DIR   # UI tests: serve until SIGTERM
 
-writes DIR/server.json ({"url", "token", "service"}) once `iris` is live in dev.
+writes DIR/server.json ({"url", "token", "service"}) once `iris` is live in dev and bob has
+asked for iris in prod (prod needs one approval, from someone else).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEPLOY_IRIS = """
 import goldenpath as gp
@@ -27,6 +29,14 @@ X, y = load_iris(return_X_y=True, as_frame=True)
 model = LogisticRegression(max_iter=500).fit(X, y)
 d = gp.deploy(model, name=NAME, sample=X[:5], quiet=True)
 print(d.url)
+"""
+
+
+PLATFORM_CONFIG = """
+environments:
+  dev: {target: local}
+  staging: {target: local}
+  prod: {target: local, approvals: 1}
 """
 
 
@@ -61,6 +71,23 @@ class Platform:
             raise RuntimeError(f"gp.deploy failed:\n{out.stdout}\n{out.stderr}")
         return out.stdout.strip().splitlines()[-1]
 
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None,
+            user: str = "") -> Any:
+        """Call the server directly with the token, as `user`."""
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        if user:
+            headers["X-Goldenpath-User"] = user
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}/api/v1/{path}", data=data,
+                                         headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
+    def request_promotion(self, service: str, from_env: str, to_env: str, user: str) -> Any:
+        """`user` asks for the release live in `from_env` in `to_env` (may wait for approval)."""
+        release = self.api("GET", f"services/{service}/environments/{from_env}")["release_id"]
+        return self.api("POST", f"releases/{release}/promotions", {"environment": to_env}, user)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -74,7 +101,9 @@ class Platform:
 def start(home: Path, token: str = "test-token", timeout: float = 60) -> Platform:
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    (home / "goldenpath.yaml").write_text(PLATFORM_CONFIG)
     env = {**os.environ, "GOLDENPATH_TOKEN": token, "GOLDENPATH_STOP_DEPLOYMENTS_ON_EXIT": "true",
+           "GOLDENPATH_CONFIG": str(home / "goldenpath.yaml"),
            "BENTOML_HOME": str(home / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
     env.pop("GOLDENPATH_SERVER", None)
     log = open(home / "server.log", "ab")  # noqa: SIM115 - owned by the child process
@@ -114,9 +143,11 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         platform.deploy_iris("iris")
+        platform.request_promotion("iris", "dev", "prod", user="bob")
         (args.state / "server.json").write_text(json.dumps(
             {"url": platform.url, "token": platform.token, "service": "iris"}))
-        print(f"goldenpath server {platform.url} with iris live in dev", flush=True)
+        print(f"goldenpath server {platform.url}: iris live in dev, waiting for approval in prod",
+              flush=True)
         while platform.proc.poll() is None:
             time.sleep(1)
     finally:

@@ -17,7 +17,7 @@ from pytest_jupyter.jupyter_server import *  # noqa: E402,F403 - fixtures + asyn
 from traitlets.config import Config  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _platform import Platform, free_port, start  # noqa: E402
+from _platform import Platform, start  # noqa: E402
 
 TOKEN = "jupyter-ext-test-token"
 

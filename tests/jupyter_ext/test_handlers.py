@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from _platform import Platform
 
 
@@ -117,9 +116,51 @@ async def test_server_errors_pass_through_as_json(jp_fetch: Any) -> None:
     assert _json(missing)["code"] == "not_found"
 
 
-async def test_optional_apis_answer_404_so_the_panel_hides_them(jp_fetch: Any) -> None:
-    r = await jp_fetch("goldenpath", "api", "me", raise_error=False)
-    assert r.code == 404
+async def test_me_and_environments_pass_through(jp_fetch: Any) -> None:
+    me = _json(await jp_fetch("goldenpath", "api", "me"))
+    assert me["user"] == "ada"  # the configured audit name, sent as X-Goldenpath-User
+    assert me["roles"]
+    envs = _json(await jp_fetch("goldenpath", "api", "environments"))
+    assert [e["name"] for e in envs["environments"]] == ["dev", "staging", "prod"]
+
+
+async def test_approve_a_waiting_promotion_through_the_proxy(jp_fetch: Any,
+                                                             platform: Platform) -> None:
+    waiting = platform.request_promotion("iris", "dev", "prod", user="bob")
+    assert waiting["status"] == "waiting_for_approval"
+    listed = _json(await jp_fetch("goldenpath", "api", "promotions",
+                                  params={"status": "waiting_for_approval", "service": "iris"}))
+    assert [p["id"] for p in listed["promotions"]] == [waiting["id"]]
+    r = await jp_fetch("goldenpath", "api", "releases", waiting["release_id"], "approvals",
+                       method="POST", body=json.dumps({"environment": "prod",
+                                                       "decision": "approve",
+                                                       "comment": "metrics look fine"}))
+    assert r.code in (200, 202)
+    await _wait_status(jp_fetch, "iris", "prod", "live")
+    events = _json(await jp_fetch("goldenpath", "api", "events", params={"service": "iris"}))
+    assert any(e["type"] == "approval_granted" and "ada" in e["message"]
+               for e in events["events"])
+    r = await jp_fetch("goldenpath", "api", "services", "iris", "environments", "prod",
+                       method="DELETE")
+    assert r.code == 204
+
+
+async def test_four_eyes_refusal_comes_back_with_its_hint(jp_fetch: Any,
+                                                          platform: Platform) -> None:
+    service = _json(await jp_fetch("goldenpath", "api", "services", "iris"))
+    release = next(d for d in service["deployments"] if d["environment"] == "dev")["release_id"]
+    r = await jp_fetch("goldenpath", "api", "releases", release, "promotions", method="POST",
+                       body=json.dumps({"environment": "prod"}))
+    assert _json(r)["status"] == "waiting_for_approval"  # ada asked ...
+    r = await jp_fetch("goldenpath", "api", "releases", release, "approvals", method="POST",
+                       body=json.dumps({"environment": "prod", "decision": "approve"}),
+                       raise_error=False)
+    assert r.code == 403  # ... so ada may not approve it
+    body = _json(r)
+    assert "four eyes" in body["message"] and body["hint"]
+    reject = platform.api("POST", f"releases/{release}/approvals",
+                          {"environment": "prod", "decision": "reject"}, user="bob")
+    assert reject["status"] == "rejected"
 
 
 @pytest.mark.parametrize("parts", [["api", "..", "healthz"], ["api", "services", ".", "x"]])

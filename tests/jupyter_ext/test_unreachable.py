@@ -6,9 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from traitlets.config import Config
-
 from _platform import free_port
+from traitlets.config import Config
 
 URL = f"http://127.0.0.1:{free_port()}"
 

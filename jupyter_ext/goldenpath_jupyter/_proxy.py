@@ -1,0 +1,120 @@
+"""The proxy's core: one async call to the promotion server (or a live endpoint), no web framework.
+
+Errors come back as ProxyError(status, code, message, hint) — the same JSON shape as the
+promotion server's own errors, so the panel shows every failure the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from goldenpath_jupyter._config import GoldenpathJupyter
+
+HOW_TO_CONFIGURE = ("start one with `goldenpath server`, or point JupyterLab at yours: "
+                    "set GOLDENPATH_SERVER (and GOLDENPATH_TOKEN) before `jupyter lab`, or "
+                    "c.GoldenpathJupyter.server = 'http://...' in jupyter_server_config.py")
+
+
+class ProxyError(Exception):
+    """A failure the browser should show as {code, message, hint} with an HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.hint = status, code, message, hint
+
+    def body(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message, "hint": self.hint}
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+def safe_path(path: str) -> str:
+    """`path` below /api/v1, each segment re-quoted; refuses `..` and empty segments."""
+    segments = path.strip("/").split("/")
+    if not path.strip("/") or any(s in ("", ".", "..") for s in segments):
+        raise ProxyError(400, "bad_path", f"not a promotion-server API path: {path!r}",
+                         "call /goldenpath/api/<resource>, e.g. /goldenpath/api/services")
+    return "/".join(quote(s, safe="") for s in segments)
+
+
+class PromotionServer:
+    """Calls the configured server with the user's token and audit name added."""
+
+    def __init__(self, config: GoldenpathJupyter) -> None:
+        self.config = config
+
+    def headers(self, user: str = "") -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.config.token:
+            headers["Authorization"] = f"Bearer {self.config.token}"
+        name = self.config.user or user
+        if name:
+            headers["X-Goldenpath-User"] = name
+        return headers
+
+    async def api(self, method: str, path: str, query: dict[str, str] | None = None,
+                  body: bytes | None = None, user: str = "") -> Answer:
+        url = f"{self.config.base}/api/v1/{safe_path(path)}"
+        if query:
+            url += "?" + urlencode(query)
+        return await self._fetch(method, url, body, self.headers(user), where=self.config.base)
+
+    async def health(self) -> dict[str, Any]:
+        """Whether the server answers /healthz, with the URL and, if not, how to fix it."""
+        info: dict[str, Any] = {"server": self.config.base, "token": bool(self.config.token),
+                                "user": self.config.user}
+        try:
+            answer = await self._fetch("GET", f"{self.config.base}/healthz", None, {},
+                                       where=self.config.base)
+        except ProxyError as exc:
+            return {**info, "reachable": False, "message": exc.message, "hint": exc.hint}
+        ok = answer.status == 200
+        return {**info, "reachable": ok,
+                "message": "" if ok else f"{self.config.base}/healthz answered {answer.status}",
+                "hint": "" if ok else HOW_TO_CONFIGURE}
+
+    async def predict(self, service: str, environment: str, body: bytes, user: str = "") -> Answer:
+        """Send a prediction to the service's live endpoint, found through the server."""
+        status = await self.api("GET", f"services/{service}/environments/{environment}",
+                                user=user)
+        if status.status != 200:
+            return status
+        url = str(status.json().get("url") or "")
+        if not url.startswith(("http://", "https://")):
+            raise ProxyError(409, "no_endpoint", f"{service} has no endpoint in {environment}",
+                             "deploy it first, or wait until it is live")
+        return await self._fetch("POST", f"{url.rstrip('/')}/predict", body,
+                                 {"Content-Type": "application/json"}, where=url)
+
+    async def _fetch(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
+                     where: str) -> Answer:
+        if body is not None:
+            headers = {"Content-Type": "application/json", **headers}
+        elif method in ("POST", "PUT", "PATCH"):
+            body = b""
+        request = HTTPRequest(url, method=method, headers=headers, body=body,
+                              request_timeout=self.config.timeout, follow_redirects=False,
+                              allow_nonstandard_methods=True)
+        try:
+            response = await AsyncHTTPClient().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as exc:
+            raise ProxyError(502, "server_unreachable", f"could not reach {where} ({exc})",
+                             HOW_TO_CONFIGURE) from None
+        if response.code == 599:
+            raise ProxyError(502, "server_unreachable",
+                             f"could not reach {where} ({response.error})", HOW_TO_CONFIGURE)
+        return Answer(response.code, response.body or b"",
+                      response.headers.get("Content-Type", "application/json"))
