@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from goldenpath._cli_governance import print_policy_results
+from goldenpath._cli_governance import register as register_governance
 from goldenpath.errors import GoldenpathError, InvalidInput
 
 app = typer.Typer(help="goldenpath: notebook models to production on the governed path.",
@@ -61,6 +63,10 @@ def deploy(path: Annotated[Path, typer.Argument(help=".bento archive, bento fold
                                "its schema", "pass --sample X_test.csv (or .npy / .json)")
         d = gp.deploy(load_model_file(path), name=name or path.stem, sample=load_sample(sample),
                       env=env, team=team)
+    if isinstance(d, gp.Promotion):
+        console.print(f"[yellow]waiting for approval[/] in {d.environment}: an approver runs "
+                      f"goldenpath approve {d.service} --env {d.environment}")
+        return
     console.print(f"[green]live[/] {d.name} v{d.version} in {d.environment}: [bold]{d.url}[/]")
     console.print(f"try it: curl -X POST {d.url}/predict -H 'Content-Type: application/json' "
                   "-d '{\"inputs\": [...]}'", highlight=False)
@@ -110,10 +116,15 @@ def logs(name: str, env: Env = None,
 def promote(name: str, to: Annotated[str, typer.Option("--to", help="target environment")],
             env: Annotated[str, typer.Option("--from", help="source environment")] = "dev"
             ) -> None:
-    """Deploy the release running in --from to --to (same bytes, no rebuild)."""
+    """Promote the release running in --from to --to (same bytes, no rebuild)."""
     import goldenpath as gp
 
     d = gp.get(name, env).promote(to)
+    if isinstance(d, gp.Promotion):
+        console.print(f"[yellow]waiting for approval[/]: {name} v{d._info['release_version']} "
+                      f"→ {to} needs {d._info['required_approvals']} approval(s)")
+        console.print(f"an approver runs: goldenpath approve {name} --env {to}")
+        return
     console.print(f"[green]live[/] {d.name} v{d.version} in {d.environment}: {d.url}")
 
 
@@ -146,6 +157,9 @@ def release_app_cmd(name: Annotated[str, typer.Option(help="service name")],
         console.print(f"[green]live[/] {name} v{info['release_version']} in {env}")
 
 
+register_governance(app)
+
+
 def main() -> None:
     try:
         app()
@@ -153,7 +167,9 @@ def main() -> None:
         Console(stderr=True).print(f"[red]error:[/] {exc.message}", highlight=False)
         if exc.hint:
             Console(stderr=True).print(f"[yellow]hint:[/] {exc.hint}", highlight=False)
-        if exc.details:
+        if isinstance(exc.details, dict) and "results" in exc.details:
+            print_policy_results(exc.details["results"])
+        elif exc.details:
             Console(stderr=True).print(json.dumps(exc.details, indent=2)[:3000],
                                        highlight=False)
         sys.exit(1)

@@ -52,15 +52,27 @@ class Client:
             return False
 
     # -- resources ---------------------------------------------------------------------
-    def upload(self, service: str, archive: Path, team: str = "") -> dict[str, Any]:
+    def upload(self, service: str, archive: Path, team: str = "",
+               resources: dict[str, float] | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"team": team, **(resources or {})}
         with open(archive, "rb") as fh:  # streamed by requests, never read whole
             return self.request("POST", f"/api/v1/services/{service}/releases",
-                                params={"team": team}, data=fh,
+                                params=params, data=fh,
                                 headers={"Content-Type": "application/octet-stream"})
 
     def deploy(self, release_id: str, environment: str) -> dict[str, Any]:
-        return self.request("POST", f"/api/v1/releases/{release_id}/deployments",
+        """Promote: a deployment rolling out, or a promotion waiting for approval."""
+        return self.request("POST", f"/api/v1/releases/{release_id}/promotions",
                             json={"environment": environment})
+
+    def attach_evidence(self, release_id: str, evidence: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", f"/api/v1/releases/{release_id}/evidence", json=evidence)
+
+    def decide(self, release_id: str, environment: str, decision: str, comment: str = ""
+               ) -> dict[str, Any]:
+        return self.request("POST", f"/api/v1/releases/{release_id}/approvals",
+                            json={"environment": environment, "decision": decision,
+                                  "comment": comment})
 
     def status(self, service: str, environment: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v1/services/{service}/environments/{environment}")

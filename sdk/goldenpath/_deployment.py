@@ -8,6 +8,7 @@ from typing import Any
 import requests
 
 from goldenpath._client import Client
+from goldenpath._promotion import WAITING, Promotion
 from goldenpath.errors import InvalidInput, ServerUnreachable
 from goldenpath_serving._schema import to_jsonable
 
@@ -67,13 +68,40 @@ class Deployment:
         path = f"/api/v1/services/{self.name}/environments/{self.environment}/logs"
         return "\n".join(self._client.request("GET", path, params={"tail": tail})["lines"])
 
-    def promote(self, environment: str, wait: bool = True) -> Deployment:
-        """Deploy the same release (same bytes, same digest) to `environment`."""
+    def promote(self, environment: str, wait: bool = True) -> Deployment | Promotion:
+        """Promote the same release (same bytes, same digest) to `environment`.
+
+        Returns the live Deployment, or a Promotion when the environment needs approvals
+        first (p.approve() by another user, p.wait()). PolicyDenied says which policy
+        failed and how to fix it."""
         after = self._client.last_event_id(self.name)
         info = self._client.deploy(self.release_id, environment)
+        if info.get("status") == WAITING:
+            return Promotion(self._client, info)
         if wait:
             info = self._client.wait(self.name, environment, after=after)
         return Deployment(self._client, info)
+
+    @property
+    def card(self) -> str:
+        """The release's model card (the drafted one until you attach your own)."""
+        evidence = self.evidence()
+        return str(evidence.get("card") or evidence.get("card_draft") or "")
+
+    @card.setter
+    def card(self, text: str) -> None:
+        self._client.attach_evidence(self.release_id, {"card": text})
+
+    def evidence(self) -> dict[str, Any]:
+        """Lineage, metrics, parity, scan and card recorded for this release."""
+        return self._client.request(  # type: ignore[no-any-return]
+            "GET", f"/api/v1/releases/{self.release_id}/evidence")
+
+    def policies(self, environment: str | None = None) -> dict[str, Any]:
+        """What `environment`'s policies say about this release now (each failure: fix)."""
+        return self._client.request(  # type: ignore[no-any-return]
+            "GET", f"/api/v1/releases/{self.release_id}/policies",
+            params={"environment": environment or self.environment})
 
     def rollback(self, wait: bool = True) -> Deployment:
         after = self._client.last_event_id(self.name)

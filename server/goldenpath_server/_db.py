@@ -8,8 +8,19 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import (JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text,
-                        UniqueConstraint, create_engine, event)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -45,6 +56,8 @@ class ReleaseRow(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    registry_uri: Mapped[str] = mapped_column(String(300), default="")  # models:/name/version
 
 
 class DeploymentRow(Base):
@@ -52,7 +65,7 @@ class DeploymentRow(Base):
     __table_args__ = (UniqueConstraint("service_id", "environment"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
-    environment: Mapped[str] = mapped_column(String(63))
+    environment: Mapped[str] = mapped_column(String(63), index=True)
     release_id: Mapped[str] = mapped_column(ForeignKey("releases.id"))
     previous_release_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     status: Mapped[str] = mapped_column(String(32))
@@ -61,18 +74,95 @@ class DeploymentRow(Base):
     target: Mapped[str] = mapped_column(String(32), default="local")
     target_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    promotion_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    live_since: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class EventRow(Base):
+    """One audit event; `seq`, `prev_hash` and `hash` chain every event to the one before."""
+
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, nullable=True)
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    prev_hash: Mapped[str] = mapped_column(String(64), default="")
+    hash: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[datetime] = mapped_column(default=utcnow)
     service: Mapped[str] = mapped_column(String(63), index=True)
     environment: Mapped[str] = mapped_column(String(63), default="")
     release_id: Mapped[str] = mapped_column(String(32), default="")
-    type: Mapped[str] = mapped_column(String(63))
+    type: Mapped[str] = mapped_column(String(63), index=True)
     message: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AuditHeadRow(Base):
+    """The chain's head (one row): the last sequence number and hash, to detect a cut tail."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64), default="")
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoleBindingRow(Base):
+    """A user's role in one team (`*` = every team)."""
+
+    __tablename__ = "role_bindings"
+    __table_args__ = (UniqueConstraint("user_id", "team"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    team: Mapped[str] = mapped_column(String(63))
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class TokenRow(Base):
+    """An API token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class PromotionRow(Base):
+    """A request to put a release into an environment: policies, approvals, outcome."""
+
+    __tablename__ = "promotions"
+    __table_args__ = (Index("ix_promotions_release", "release_id"),
+                      Index("ix_promotions_status", "status"))
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    release_id: Mapped[str] = mapped_column(ForeignKey("releases.id"))
+    environment: Mapped[str] = mapped_column(String(63))
+    status: Mapped[str] = mapped_column(String(32))  # pending_approval|rejected|denied|deployed
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    required_approvals: Mapped[int] = mapped_column(Integer, default=0)
+    policy_outcome: Mapped[str] = mapped_column(String(16), default="pass")
+    policy_results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class ApprovalRow(Base):
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("promotion_id", "user"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    promotion_id: Mapped[str] = mapped_column(ForeignKey("promotions.id"), index=True)
+    user: Mapped[str] = mapped_column(String(200))
+    decision: Mapped[str] = mapped_column(String(16))  # approve | reject
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 def make_engine(url: str) -> Engine:

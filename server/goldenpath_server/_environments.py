@@ -6,18 +6,49 @@
       staging: {target: kubernetes, context: kwok-gp, namespace: gp-staging}
       prod:    {target: kubernetes, namespace: gp-prod, approvals: 1}
 
-Without a file, dev, staging and prod all use the local process target.
+Without a file, dev, staging and prod all use the local process target, the default policy
+set warns and nothing needs approval. `policies:` per environment picks each rule's action
+and the thresholds the rules compare against (see examples/platform/goldenpath.yaml).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from goldenpath.errors import ConfigurationError
+
+
+class MetricThreshold(BaseModel):
+    name: str = ""  # "" = this environment sets no metric threshold
+    min: float = 0.0
+
+
+class EnvironmentPolicies(BaseModel):
+    """What an environment demands of releases (the `policies:` field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    default_action: Literal["enforce", "warn", "off"] = "warn"
+    actions: dict[str, Literal["enforce", "warn", "off"]] = Field(default_factory=dict)
+    budget_usd: float = 0.0  # monthly; 0 = no budget
+    metric: MetricThreshold = Field(default_factory=MetricThreshold)
+
+
+class Pricing(BaseModel):
+    """Monthly prices used to estimate a release's cost (resources x replicas)."""
+
+    cpu_month_usd: float = 30.0
+    memory_gb_month_usd: float = 4.0
+
+
+class Webhook(BaseModel):
+    url: str
+    secret: str = ""  # HMAC-SHA256 key for X-Goldenpath-Signature
+    events: list[str] = Field(default_factory=list)  # event types; empty = all
 
 
 class EnvironmentConfig(BaseModel):
@@ -30,13 +61,16 @@ class EnvironmentConfig(BaseModel):
     namespace: str = ""  # namespace (kubernetes); default gp-<environment>
     kubeconfig: str = ""  # path; default: $KUBECONFIG / ~/.kube/config
     approvals: int = 0  # approvals needed before a release goes live here
-    policies: dict[str, Any] = Field(default_factory=dict)
+    policies: EnvironmentPolicies = Field(default_factory=EnvironmentPolicies)
 
 
 class PlatformConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    policy_files: list[Path] = Field(default_factory=list)  # default: [builtin]
+    pricing: Pricing = Field(default_factory=Pricing)
+    webhooks: list[Webhook] = Field(default_factory=list)
 
 
 def load_platform_config(path: Path | None, default_environments: list[str]) -> PlatformConfig:
@@ -52,6 +86,8 @@ def load_platform_config(path: Path | None, default_environments: list[str]) -> 
     except (yaml.YAMLError, ValidationError) as exc:
         raise ConfigurationError(f"platform config {path} is invalid: {exc}",
                                  "see docs/configuration.md for the format") from None
+    config.policy_files = [p if p.is_absolute() or str(p) == "builtin" else path.parent / p
+                           for p in config.policy_files]
     if not config.environments:
         raise ConfigurationError(f"platform config {path} defines no environments",
                                  "add an `environments:` mapping")

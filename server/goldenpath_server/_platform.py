@@ -11,7 +11,9 @@ import logging
 import re
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -20,10 +22,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from goldenpath.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from goldenpath_server import _audit
+from goldenpath_server._access import Access, Principal, as_principal
+from goldenpath_server._audit import event_view
 from goldenpath_server._bundles import ArtifactStore, Upload
-from goldenpath_server._db import (DeploymentRow, EventRow, ReleaseRow, ServiceRow, make_engine,
-                                   migrate, utcnow)
-from goldenpath_server._environments import load_platform_config
+from goldenpath_server._db import (
+    DeploymentRow,
+    EventRow,
+    PromotionRow,
+    ReleaseRow,
+    ServiceRow,
+    make_engine,
+    migrate,
+    utcnow,
+)
+from goldenpath_server._environments import EnvironmentConfig, load_platform_config
+from goldenpath_server._evidence import scan_bundle, unpinned
+from goldenpath_server._governance import Governance
+from goldenpath_server._notify import WebhookSender
+from goldenpath_server._policies import PolicySet
+from goldenpath_server._registry import ModelRegistry
 from goldenpath_server._settings import Settings
 from goldenpath_server.targets import LocalProcessTarget, Rollout, Target, TargetError
 
@@ -33,8 +51,14 @@ _DIGEST_IMAGE = re.compile(r"^[\w.\-/:]+@sha256:[0-9a-f]{64}$")
 ACTIVE = ("live", "rolling_out")
 
 
-class Platform:
-    """Everything the promotion server does, behind plain method calls."""
+Actor = Principal | str  # a plain name is a trusted in-process caller (admin)
+
+
+class Platform(Governance):
+    """Everything the promotion server does, behind plain method calls.
+
+    Governance (promotions, approvals, policies, audit, inventory, access) lives in the
+    Governance base class (_governance.py); this file holds releases and rollouts."""
 
     def __init__(self, settings: Settings, targets: dict[str, Target] | None = None) -> None:
         self.settings = settings
@@ -42,6 +66,13 @@ class Platform:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.artifacts = ArtifactStore(settings.artifacts_dir, settings.max_bundle_bytes)
         self.config = load_platform_config(settings.config, settings.environments)
+        self.policies = PolicySet.load(self.config.policy_files)
+        self._write_lock = threading.RLock()
+        self.access = Access(self.sessions, settings.token, self._write_lock)
+        self.webhooks = WebhookSender(self.config.webhooks, self.events_since, self.head_seq)
+        self.registry = (ModelRegistry(settings.mlflow_tracking_uri,
+                                       f"http://{settings.host}:{settings.port}")
+                         if settings.mlflow_tracking_uri else None)
         self.targets: dict[str, Target] = targets or self._make_targets()
         self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gp-rollout")
         self._stop = threading.Event()
@@ -67,9 +98,11 @@ class Platform:
         self._reconcile()
         self._monitor = threading.Thread(target=self._watch, name="gp-monitor", daemon=True)
         self._monitor.start()
+        self.webhooks.start()
 
     def close(self) -> None:
         self._stop.set()
+        self.webhooks.close()
         self._workers.shutdown(wait=True, cancel_futures=False)
         if self.settings.stop_deployments_on_exit:
             with self.sessions() as db:
@@ -80,35 +113,51 @@ class Platform:
         self.engine.dispose()
 
     # -- releases ----------------------------------------------------------------------
-    def create_model_release(self, service: str, upload: Upload, *, actor: str,
-                             team: str = "") -> dict[str, Any]:
+    def create_model_release(self, service: str, upload: Upload, *, actor: Actor,
+                             team: str = "", resources: dict[str, float] | None = None
+                             ) -> dict[str, Any]:
         """Ingest a finished upload as the next release of `service` (all or nothing)."""
         _check_name(service)
+        self._check_submitter(as_principal(actor), service, team)
         info = self.artifacts.ingest(upload)
-        spec = {"labels": info.labels, "schema": info.schema,
+        spec = {"labels": info.labels, "schema": info.schema, "resources": resources or {},
                 "requirements": info.requirements, "models": info.models}
+        loose = unpinned(info.requirements)
+        evidence = {"scan": scan_bundle(self.artifacts.unpacked_path(info.digest)),
+                    "pinned": bool(info.requirements) and not loose, "unpinned": loose}
         try:
             return self._add_release(service, "model", team, actor, digest=info.digest,
-                                     size=info.size, bento_tag=info.bento_tag, spec=spec)
+                                     size=info.size, bento_tag=info.bento_tag, spec=spec,
+                                     evidence=evidence)
         except Exception:
             if not self._digest_in_use(info.digest):
                 self.artifacts.discard(info.digest)  # nothing half-written stays behind
             raise
 
-    def create_app_release(self, service: str, image: str, port: int, *, actor: str,
-                           team: str = "") -> dict[str, Any]:
+    def create_app_release(self, service: str, image: str, port: int, *, actor: Actor,
+                           team: str = "", resources: dict[str, float] | None = None
+                           ) -> dict[str, Any]:
         _check_name(service)
+        self._check_submitter(as_principal(actor), service, team)
         if not _DIGEST_IMAGE.match(image):
             raise InvalidInput(
                 f"image {image!r} is not pinned by digest",
                 "tags move; pass the immutable digest, e.g. registry/app@sha256:<64 hex>")
         digest = image.rsplit("@", 1)[1]
         return self._add_release(service, "app", team, actor, digest=digest, size=0,
-                                 image=image, spec={"port": port})
+                                 image=image, spec={"port": port,
+                                                    "resources": resources or {}})
 
-    def _add_release(self, service: str, kind: str, team: str, actor: str,
+    def _check_submitter(self, who: Principal, service: str, team: str) -> None:
+        with self.sessions() as db:
+            svc = db.scalar(select(ServiceRow).where(ServiceRow.name == service))
+            owner = svc.team if svc is not None else team
+        who.require("submitter", owner, f"create releases of {service}")
+
+    def _add_release(self, service: str, kind: str, team: str, actor: Actor,
                      **fields: Any) -> dict[str, Any]:
-        with self.sessions.begin() as db:
+        actor = as_principal(actor).name
+        with self._tx() as db:
             svc = db.scalar(select(ServiceRow).where(ServiceRow.name == service))
             if svc is None:
                 svc = ServiceRow(name=service, kind=kind, team=team)
@@ -124,8 +173,11 @@ class Platform:
             db.add(row)
             db.flush()
             self._event(db, service, "", row.id, "release_created",
-                        f"{service} v{version} created by {actor}", {"digest": row.digest})
-            return _release_view(row, service)
+                        f"{service} v{version} created by {actor}",
+                        {"digest": row.digest, "kind": kind, "team": svc.team}, actor=actor)
+            view = _release_view(row, service)
+        self._release_created(view)
+        return view
 
     def _digest_in_use(self, digest: str) -> bool:
         with self.sessions() as db:
@@ -134,7 +186,7 @@ class Platform:
     def get_release(self, release_id: str) -> dict[str, Any]:
         with self.sessions() as db:
             row, service = self._release(db, release_id)
-            return _release_view(row, service)
+            return {**_release_view(row, service), **self._governance_of(db, row)}
 
     # -- services ----------------------------------------------------------------------
     def list_services(self) -> list[dict[str, Any]]:
@@ -165,11 +217,14 @@ class Platform:
                                     for d in deployments]}
 
     # -- deployments -------------------------------------------------------------------
-    def deploy(self, release_id: str, environment: str, *, actor: str,
-               reason: str = "deploy") -> dict[str, Any]:
-        """Start rolling `release_id` out to `environment`; returns at once (rolling_out)."""
+    def _start_rollout(self, release_id: str, environment: str, *, actor: str,
+                       reason: str = "deploy", promotion_id: str | None = None
+                       ) -> dict[str, Any]:
+        """Start rolling `release_id` out to `environment`; returns at once (rolling_out).
+
+        Only governance calls this, once policies and approvals allow the release in."""
         self._check_environment(environment)
-        with self.sessions.begin() as db:
+        with self._tx() as db:
             release, service = self._release(db, release_id)
             dep = db.scalar(select(DeploymentRow).where(
                 DeploymentRow.service_id == release.service_id,
@@ -177,6 +232,7 @@ class Platform:
             if dep is None:
                 dep = DeploymentRow(service_id=release.service_id, environment=environment,
                                     release_id=release.id, status="rolling_out",
+                                    promotion_id=promotion_id,
                                     target=self._target(environment).name, target_state={})
                 db.add(dep)
                 try:
@@ -189,26 +245,36 @@ class Platform:
                     update(DeploymentRow)
                     .where(DeploymentRow.id == dep.id, DeploymentRow.status != "rolling_out")
                     .values(status="rolling_out", release_id=release.id, message="",
-                            previous_release_id=previous, updated_at=utcnow()))
+                            previous_release_id=previous, updated_at=utcnow(),
+                            promotion_id=promotion_id))
                 if claimed.rowcount != 1:  # type: ignore[attr-defined]
                     raise _busy(service, environment)
                 db.refresh(dep)
+            if promotion_id:
+                db.execute(update(PromotionRow).where(PromotionRow.id == promotion_id)
+                           .values(status="deployed", decided_at=utcnow()))
             self._event(db, service, environment, release.id, f"{reason}_started",
                         f"{actor} started {reason} of {service} v{release.version} "
-                        f"to {environment}")
+                        f"to {environment}", {"promotion_id": promotion_id}, actor=actor)
             view = _deployment_view(dep, release, service)
         self._workers.submit(self._roll_out, release_id, environment)
         return view
 
-    def rollback(self, service: str, environment: str, *, actor: str) -> dict[str, Any]:
+    def rollback(self, service: str, environment: str, *, actor: Actor) -> dict[str, Any]:
+        """Put the previous release back (it passed this environment's controls before)."""
+        who = as_principal(actor)
         with self.sessions() as db:
             svc = self._service(db, service)
             dep = self._deployment(db, svc, environment)
+            who.require(self._restore_role(environment), svc.team,
+                        f"roll back {service} in {environment}")
             target_release = dep.previous_release_id
+            promotion_id = self._last_promotion(db, target_release, environment)
         if not target_release or target_release == dep.release_id:
             raise Conflict(f"{service} in {environment} has no earlier release to roll back to",
                            "deploy a specific release instead")
-        return self.deploy(target_release, environment, actor=actor, reason="rollback")
+        return self._start_rollout(target_release, environment, actor=who.name,
+                                   reason="rollback", promotion_id=promotion_id)
 
     def status(self, service: str, environment: str) -> dict[str, Any]:
         with self.sessions() as db:
@@ -223,9 +289,13 @@ class Platform:
             dep = self._deployment(db, self._service(db, service), environment)
             return self._target(environment).logs(dep.target_state, tail)
 
-    def undeploy(self, service: str, environment: str, *, actor: str) -> None:
-        with self.sessions.begin() as db:
-            dep = self._deployment(db, self._service(db, service), environment)
+    def undeploy(self, service: str, environment: str, *, actor: Actor) -> None:
+        who = as_principal(actor)
+        with self._tx() as db:
+            svc = self._service(db, service)
+            dep = self._deployment(db, svc, environment)
+            who.require(self._restore_role(environment), svc.team,
+                        f"remove {service} from {environment}")
             if dep.status == "rolling_out":
                 raise _busy(service, environment)
             target = self._target(environment)
@@ -234,7 +304,7 @@ class Platform:
                 target.release_endpoint(f"{service}.{environment}")
             db.delete(dep)
             self._event(db, service, environment, dep.release_id, "undeployed",
-                        f"{actor} removed {service} from {environment}")
+                        f"{who.name} removed {service} from {environment}", actor=who.name)
 
     def events(self, service: str | None = None, after: int = 0,
                limit: int = 100) -> list[dict[str, Any]]:
@@ -243,7 +313,7 @@ class Platform:
             if service:
                 query = query.where(EventRow.service == service)
             rows = db.scalars(query.order_by(EventRow.id.desc()).limit(limit)).all()
-            return [_event_view(r) for r in reversed(rows)]
+            return [event_view(r) for r in reversed(rows)]
 
     # -- rollout machinery -------------------------------------------------------------
     def _roll_out(self, release_id: str, environment: str, adopt: bool = False) -> None:
@@ -254,7 +324,7 @@ class Platform:
             state = dict(dep.target_state)
 
         def progress(message: str) -> None:
-            with self.sessions.begin() as db:
+            with self._tx() as db:
                 self._event(db, service, environment, release_id, "rollout_progress", message)
 
         target = self._target(environment)
@@ -265,14 +335,22 @@ class Platform:
                 new_state = target.deploy(rollout, state, progress)
         except Exception as exc:  # any target failure must end the rollout, never hang it
             reason = str(exc) if isinstance(exc, TargetError) else f"{type(exc).__name__}: {exc}"
-            self._finish(service, environment, release_id, "failed", reason, state)
+            self._finish(service, environment, release_id, "failed", reason, state, adopt)
             return
-        self._finish(service, environment, release_id, "live", "", new_state)
+        try:
+            self._finish(service, environment, release_id, "live", "", new_state, adopt)
+        except NotFound:  # removed while it was starting (e.g. the monitor raced an undeploy)
+            target.stop(new_state)
+            return
+        if not adopt:
+            self._went_live(release_id, environment)
 
     def _finish(self, service: str, environment: str, release_id: str, status: str,
-                message: str, state: dict[str, Any]) -> None:
-        with self.sessions.begin() as db:
+                message: str, state: dict[str, Any], adopted: bool = False) -> None:
+        with self._tx() as db:
             dep = self._deployment(db, self._service(db, service), environment)
+            if status == "live" and not (adopted and dep.live_since is not None):
+                dep.live_since = utcnow()
             dep.status, dep.message, dep.target_state = status, message, state
             dep.url = state.get("url", dep.url)
             dep.updated_at = utcnow()
@@ -317,6 +395,10 @@ class Platform:
         self._check_environment(environment)
         return self.targets[environment]
 
+    def _environment(self, environment: str) -> EnvironmentConfig:
+        self._check_environment(environment)
+        return self.config.environments.get(environment) or EnvironmentConfig()
+
     def _check_environment(self, environment: str) -> None:
         if environment not in self.targets:
             raise NotFound(f"unknown environment {environment!r}",
@@ -345,10 +427,19 @@ class Platform:
                            f"deploy it first: goldenpath deploy ... --env {environment}")
         return dep
 
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        """A write transaction. Writers are serialised in this process so that the audit
+        chain has one head (PostgreSQL also locks the head row for other processes)."""
+        with self._write_lock, self.sessions.begin() as db:
+            yield db
+
     def _event(self, db: Session, service: str, environment: str, release_id: str,
-               kind: str, message: str, data: dict[str, Any] | None = None) -> None:
-        db.add(EventRow(service=service, environment=environment, release_id=release_id,
-                        type=kind, message=message, data=data or {}))
+               kind: str, message: str, data: dict[str, Any] | None = None,
+               actor: str = "system") -> EventRow:
+        return _audit.append(db, service=service, environment=environment,
+                             release_id=release_id, kind=kind, message=message, data=data,
+                             actor=actor)
 
 
 def _busy(service: str, environment: str) -> Conflict:
@@ -375,7 +466,8 @@ def _release_view(row: ReleaseRow, service: str) -> dict[str, Any]:
     return {"id": row.id, "service": service, "version": row.version, "kind": row.kind,
             "digest": row.digest, "size": row.size, "image": row.image,
             "bento_tag": row.bento_tag, "schema": row.spec.get("schema"),
-            "spec": row.spec, "created_by": row.created_by, "created_at": _iso(row.created_at)}
+            "spec": row.spec, "created_by": row.created_by, "created_at": _iso(row.created_at),
+            "evidence": row.evidence}
 
 
 def _deployment_view(row: DeploymentRow, release: ReleaseRow, service: str) -> dict[str, Any]:
@@ -383,10 +475,7 @@ def _deployment_view(row: DeploymentRow, release: ReleaseRow, service: str) -> d
             "url": row.url, "message": row.message, "release_id": row.release_id,
             "release_version": release.version, "digest": release.digest,
             "previous_release_id": row.previous_release_id, "target": row.target,
+            "promotion_id": row.promotion_id,
+            "live_since": _iso(row.live_since) if row.live_since else None,
             "updated_at": _iso(row.updated_at)}
 
-
-def _event_view(row: EventRow) -> dict[str, Any]:
-    return {"id": row.id, "at": _iso(row.at), "service": row.service,
-            "environment": row.environment, "release_id": row.release_id, "type": row.type,
-            "message": row.message, "data": row.data}

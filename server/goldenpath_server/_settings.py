@@ -22,11 +22,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8731
     max_bundle_bytes: int = 2 * 1024**3
-    token: str = ""  # when set, every mutating request needs `Authorization: Bearer <token>`
+    token: str = ""  # the bootstrap admin token; when set, every API call needs a token
     config: Path | None = None  # the platform's config file (environments, policies)
     environments: list[str] = ["dev", "staging", "prod"]  # used when there is no config file
     rollout_timeout_s: float = 180.0
     stop_deployments_on_exit: bool = False
+    mlflow_tracking_uri: str = ""  # when set, model releases are registered there
 
     @property
     def artifacts_dir(self) -> Path:

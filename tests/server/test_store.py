@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,23 +13,7 @@ import pytest
 from goldenpath import errors
 from goldenpath_server import Platform, Settings
 
-REPO = Path(__file__).resolve().parents[2]
 IMAGE = "registry.example/web@sha256:" + "a" * 64
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> None:
-    """The local PostgreSQL server, installed from Debian and started if needed."""
-    subprocess.run(["bash", str(REPO / "scripts" / "ensure-postgres.sh")], check=True)
-
-
-@pytest.fixture()
-def postgres_database(postgres_server: None) -> str:
-    """A fresh, empty database for one test."""
-    name = f"gp_test_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["su", "postgres", "-c", f"psql -qc 'create database {name} owner "
-                    "goldenpath'"], check=True)
-    return f"postgresql+psycopg://goldenpath:goldenpath@127.0.0.1:5432/{name}"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

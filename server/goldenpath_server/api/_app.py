@@ -13,6 +13,8 @@ import goldenpath
 from goldenpath.errors import GoldenpathError
 from goldenpath_server._platform import Platform
 from goldenpath_server._settings import Settings
+from goldenpath_server.api._event_routes import router as event_router
+from goldenpath_server.api._governance_routes import router as governance_router
 from goldenpath_server.api._routes import router
 
 
@@ -46,4 +48,6 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         return {"status": "ok", "version": goldenpath.__version__}
 
     app.include_router(router)
+    app.include_router(governance_router)
+    app.include_router(event_router)
     return app

@@ -1,13 +1,16 @@
-"""Request-scoped dependencies: the Platform and the caller's identity."""
+"""Request-scoped dependencies: the Platform and the caller (a Principal with roles).
+
+Every route names who may call it: `Viewer` (any role in any team) for reads; mutations take
+`Caller` and the core checks the role in the service's team. A mutation made with a token
+is written to the audit trail (token_used)."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from goldenpath.errors import AuthError
+from goldenpath_server._access import Principal
 from goldenpath_server._platform import Platform
 
 
@@ -15,19 +18,27 @@ def get_platform(request: Request) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
-def get_actor(request: Request, platform: Annotated[Platform, Depends(get_platform)]) -> str:
-    """Who is calling. With GOLDENPATH_TOKEN set, mutations need that bearer token."""
-    expected = platform.settings.token
-    header = request.headers.get("authorization", "")
-    user = request.headers.get("x-goldenpath-user", "") or "local-user"
-    if not expected:
-        return user
-    supplied = header.removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(supplied.encode(), expected.encode()):
-        raise AuthError("missing or invalid API token",
-                        "pass token= to gp.configure or set GOLDENPATH_TOKEN")
-    return user
+def get_caller(request: Request, platform: Annotated[Platform, Depends(get_platform)]
+               ) -> Principal:
+    """Who is calling: the bearer token's user (or, in local mode, the local admin)."""
+    bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    who = platform.access.authenticate(bearer, request.headers.get("x-goldenpath-user", ""))
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        platform.record_token_use(who, f"{request.method} {request.url.path}")
+    return who
+
+
+def get_viewer(who: Annotated[Principal, Depends(get_caller)]) -> Principal:
+    who.require("viewer", None, "read the platform")
+    return who
+
+
+def get_admin(who: Annotated[Principal, Depends(get_caller)]) -> Principal:
+    who.require("admin", "*", "administer users and tokens")
+    return who
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
-ActorDep = Annotated[str, Depends(get_actor)]
+Caller = Annotated[Principal, Depends(get_caller)]
+Viewer = Annotated[Principal, Depends(get_viewer)]
+Admin = Annotated[Principal, Depends(get_admin)]

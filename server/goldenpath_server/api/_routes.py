@@ -1,4 +1,7 @@
-"""Routes per resource: services, releases, deployments, events, bundles."""
+"""Routes for services, releases, deployments, events and bundles: parse, call, return.
+
+Reads need a Viewer; mutations pass the Caller to the core, which checks the role in the
+service's team."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from goldenpath.errors import NotFound
-from goldenpath_server.api._deps import ActorDep, PlatformDep
+from goldenpath_server.api._deps import Caller, PlatformDep, Viewer
 
 router = APIRouter(prefix="/api/v1")
 
@@ -19,84 +22,107 @@ class DeployRequest(BaseModel):
     environment: str = "dev"
 
 
+class Resources(BaseModel):
+    cpu: float = 0.0
+    memory_gb: float = 0.0
+    replicas: int = 1
+    gpu: int = 0
+
+
 class AppRelease(BaseModel):
     image: str = Field(description="registry/name@sha256:<digest>")
     port: int = 8080
     team: str = ""
+    resources: Resources | None = None
 
 
 @router.get("/services")
-def list_services(platform: PlatformDep) -> dict[str, Any]:
+def list_services(platform: PlatformDep, _: Viewer) -> dict[str, Any]:
     return {"services": platform.list_services()}
 
 
 @router.get("/services/{name}")
-def get_service(name: str, platform: PlatformDep) -> dict[str, Any]:
+def get_service(name: str, platform: PlatformDep, _: Viewer) -> dict[str, Any]:
     return platform.get_service(name)
 
 
 @router.post("/services/{name}/releases", status_code=201)
-async def upload_release(name: str, request: Request, platform: PlatformDep, actor: ActorDep,
-                         team: str = "") -> dict[str, Any]:
+async def upload_release(name: str, request: Request, platform: PlatformDep, who: Caller,
+                         team: str = "", cpu: float = 0.0, memory_gb: float = 0.0,
+                         replicas: int = 1, gpu: int = 0) -> dict[str, Any]:
     """Body: the exported .bento archive, streamed to disk as it arrives."""
+    await run_in_threadpool(platform._check_submitter, who, name, team)  # before the bytes
+    resources = ({"cpu": cpu, "memory_gb": memory_gb, "replicas": replicas, "gpu": gpu}
+                 if cpu or memory_gb or gpu else None)
     upload = platform.artifacts.begin_upload()
     try:
         async for chunk in request.stream():
             upload.write(chunk)
-        return await run_in_threadpool(platform.create_model_release, name, upload,
-                                       actor=actor, team=team)
+        return await run_in_threadpool(lambda: platform.create_model_release(
+            name, upload, actor=who, team=team, resources=resources))
     finally:
         upload.abort()
 
 
 @router.post("/services/{name}/app-releases", status_code=201)
 def create_app_release(name: str, body: AppRelease, platform: PlatformDep,
-                       actor: ActorDep) -> dict[str, Any]:
-    return platform.create_app_release(name, body.image, body.port, actor=actor, team=body.team)
+                       who: Caller) -> dict[str, Any]:
+    return platform.create_app_release(
+        name, body.image, body.port, actor=who, team=body.team,
+        resources=body.resources.model_dump() if body.resources else None)
 
 
 @router.get("/releases/{release_id}")
-def get_release(release_id: str, platform: PlatformDep) -> dict[str, Any]:
+def get_release(release_id: str, platform: PlatformDep, _: Viewer) -> dict[str, Any]:
     return platform.get_release(release_id)
+
+
+@router.post("/releases/{release_id}/promotions", status_code=202)
+def promote(release_id: str, body: DeployRequest, platform: PlatformDep,
+            who: Caller) -> dict[str, Any]:
+    """Policies, then approvals, then rollout: a deployment or a waiting promotion."""
+    return platform.promote(release_id, body.environment, actor=who)
 
 
 @router.post("/releases/{release_id}/deployments", status_code=202)
 def deploy(release_id: str, body: DeployRequest, platform: PlatformDep,
-           actor: ActorDep) -> dict[str, Any]:
-    return platform.deploy(release_id, body.environment, actor=actor)
+           who: Caller) -> dict[str, Any]:
+    """The same governed promotion, under the walking skeleton's path."""
+    return platform.promote(release_id, body.environment, actor=who)
 
 
 @router.get("/services/{name}/environments/{environment}")
-def status(name: str, environment: str, platform: PlatformDep) -> dict[str, Any]:
+def status(name: str, environment: str, platform: PlatformDep, _: Viewer) -> dict[str, Any]:
     return platform.status(name, environment)
 
 
 @router.delete("/services/{name}/environments/{environment}", status_code=204)
-def undeploy(name: str, environment: str, platform: PlatformDep, actor: ActorDep) -> None:
-    platform.undeploy(name, environment, actor=actor)
+def undeploy(name: str, environment: str, platform: PlatformDep, who: Caller) -> None:
+    platform.undeploy(name, environment, actor=who)
 
 
 @router.post("/services/{name}/environments/{environment}/rollback", status_code=202)
 def rollback(name: str, environment: str, platform: PlatformDep,
-             actor: ActorDep) -> dict[str, Any]:
-    return platform.rollback(name, environment, actor=actor)
+             who: Caller) -> dict[str, Any]:
+    return platform.rollback(name, environment, actor=who)
 
 
 @router.get("/services/{name}/environments/{environment}/logs")
-def logs(name: str, environment: str, platform: PlatformDep, tail: int = 200
+def logs(name: str, environment: str, platform: PlatformDep, _: Viewer, tail: int = 200
          ) -> dict[str, Any]:
     return {"lines": platform.logs(name, environment, tail)}
 
 
 @router.get("/events")
-def events(platform: PlatformDep, service: str | None = None, after: int = 0,
+def events(platform: PlatformDep, _: Viewer, service: str | None = None, after: int = 0,
            limit: int = 100) -> dict[str, Any]:
     return {"events": platform.events(service, after, min(limit, 1000))}
 
 
 @router.get("/bundles/{digest}")
 def download_bundle(digest: str, platform: PlatformDep) -> FileResponse:
-    """The archive by content address (Kubernetes init containers verify the digest)."""
+    """The archive by content address: knowing the digest is the capability (Kubernetes
+    init containers fetch it without a token and verify the digest)."""
     path = platform.artifacts.archive_path(digest)
     if not path.exists():
         raise NotFound(f"no bundle {digest}", "check the release's digest")

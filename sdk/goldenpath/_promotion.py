@@ -1,0 +1,110 @@
+"""A promotion waiting for approval, as the user holds it: approve, reject, wait."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from goldenpath._client import Client
+from goldenpath.errors import Conflict, DeploymentFailed
+
+WAITING = "waiting_for_approval"
+
+
+class Promotion:
+    """A release asked into an environment that needs approvals before it rolls out."""
+
+    def __init__(self, client: Client, info: dict[str, Any]) -> None:
+        self._client = client
+        self._info = info
+
+    @property
+    def id(self) -> str:
+        return str(self._info["id"])
+
+    @property
+    def service(self) -> str:
+        return str(self._info["service"])
+
+    @property
+    def environment(self) -> str:
+        return str(self._info["environment"])
+
+    @property
+    def release_id(self) -> str:
+        return str(self._info["release_id"])
+
+    @property
+    def status(self) -> str:
+        return str(self._info["status"])
+
+    @property
+    def approvals(self) -> list[dict[str, Any]]:
+        return list(self._info.get("approvals") or [])
+
+    @property
+    def policy_results(self) -> list[dict[str, Any]]:
+        return list(self._info.get("policy_results") or [])
+
+    def refresh(self) -> Promotion:
+        self._info = self._client.request("GET", f"/api/v1/promotions/{self.id}")
+        return self
+
+    def approve(self, comment: str = "", wait: bool = True) -> Any:
+        """Approve as the configured user; returns the live Deployment once enough approvals
+        are in (or this Promotion while it still waits for more)."""
+        return self._decide("approve", comment, wait)
+
+    def reject(self, comment: str = "") -> Promotion:
+        self._decide("reject", comment, False)
+        return self.refresh()
+
+    def wait(self, timeout: float = 3600.0, poll: float = 1.0) -> Any:
+        """Block until the promotion is decided: the live Deployment, or Conflict if rejected."""
+        deadline = time.monotonic() + timeout
+        while self.refresh().status == WAITING:
+            if time.monotonic() > deadline:
+                raise DeploymentFailed(f"{self.service} still waits for approval in "
+                                       f"{self.environment}", "ask an approver: goldenpath "
+                                       f"approve {self.service} --env {self.environment}")
+            time.sleep(poll)
+        return self._live()
+
+    def _decide(self, decision: str, comment: str, wait: bool) -> Any:
+        info = self._client.decide(self.release_id, self.environment, decision, comment)
+        if "url" in info:  # enough approvals: the deployment is rolling out
+            return self._live(wait)
+        self._info = info
+        return self
+
+    def _live(self, wait: bool = True) -> Any:
+        from goldenpath._deployment import Deployment
+
+        if self.status == "rejected" or self._info.get("status") == "rejected":
+            raise Conflict(f"{self.service} was rejected for {self.environment}",
+                           "read the approvers' comments: p.approvals")
+        info = (self._client.wait(self.service, self.environment) if wait
+                else self._client.status(self.service, self.environment))
+        return Deployment(self._client, info)
+
+    def __repr__(self) -> str:
+        return (f"<Promotion {self.service} v{self._info.get('release_version')} → "
+                f"{self.environment}: {self.status} ({len(self.approvals)}/"
+                f"{self._info.get('required_approvals')} approvals)>")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<li>{html.escape(a['user'])} {html.escape(a['decision'])}d"
+                       f"{': ' + html.escape(a['comment']) if a.get('comment') else ''}</li>"
+                       for a in self.approvals)
+        failing = "".join(f"<li>{html.escape(r['name'])} ({r['action']}): "
+                          f"{html.escape(r.get('message', ''))}</li>"
+                          for r in self.policy_results if not r["passed"])
+        return (f"<div style='border:1px solid #ccc;border-radius:6px;padding:8px;"
+                f"display:inline-block'><b>{html.escape(self.service)}</b> → "
+                f"{html.escape(self.environment)} · <span style='color:#9a6700'>"
+                f"{html.escape(self.status.replace('_', ' '))}</span> "
+                f"({len(self.approvals)}/{self._info.get('required_approvals')} approvals)"
+                f"<ul>{rows}</ul>{'<b>warnings</b><ul>' + failing + '</ul>' if failing else ''}"
+                f"<code>goldenpath approve {html.escape(self.service)} --env "
+                f"{html.escape(self.environment)}</code></div>")

@@ -1,0 +1,108 @@
+"""Evidence: what the server checks itself (pickle scan, pinned dependencies) and what the
+SDK attaches (lineage, model card, metrics, parity), shaped into the policies' context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from goldenpath_server._environments import EnvironmentConfig, Pricing
+
+# What the submitter may attach; the server's own findings (scan, pinned) are not writable.
+ATTACHABLE = ("lineage", "card", "card_draft", "metrics", "parity", "data", "test_report",
+              "review")
+
+
+def scan_bundle(unpacked: Path) -> dict[str, Any]:
+    """Scan every pickle in the bundle with picklescan, without loading any of them."""
+    from picklescan.scanner import SafetyLevel, scan_directory_path
+
+    result = scan_directory_path(str(unpacked))
+    flagged = {f"{g.module}.{g.name}" for g in result.globals
+               if g.safety == SafetyLevel.Dangerous}
+    # cloudpickle rebuilding the notebook's own functions and classes is reported apart:
+    # it carries code (by design) but calls nothing while loading
+    by_value = sorted(f for f in flagged if f.startswith(_CLOUDPICKLE))
+    dangerous = sorted(flagged - set(by_value))
+    clean = not result.scan_err and not dangerous
+    return {"scanner": _scanner_version(), "clean": clean, "files": result.scanned_files,
+            "dangerous": dangerous, "code_by_value": bool(by_value),
+            "error": bool(result.scan_err)}
+
+
+_CLOUDPICKLE = ("cloudpickle.cloudpickle.", "cloudpickle.cloudpickle_fast.")
+
+
+def _scanner_version() -> str:
+    import importlib.metadata
+
+    return f"picklescan {importlib.metadata.version('picklescan')}"
+
+
+def unpinned(requirements: list[str]) -> list[str]:
+    """Requirements not pinned to one exact version (`name==x.y.z`)."""
+    return [r for r in requirements if r.strip() and not r.startswith("#")
+            and ("==" not in r or any(c in r for c in "*<>~,"))]
+
+
+def resources_of(spec: dict[str, Any]) -> dict[str, float]:
+    raw = spec.get("resources") or {}
+    return {"cpu": float(raw.get("cpu") or 0), "memory_gb": float(raw.get("memory_gb") or 0),
+            "replicas": float(raw.get("replicas") or 1)}
+
+
+def monthly_cost(resources: dict[str, float], pricing: Pricing) -> float:
+    return round(resources["replicas"] * (resources["cpu"] * pricing.cpu_month_usd
+                                          + resources["memory_gb"]
+                                          * pricing.memory_gb_month_usd), 2)
+
+
+def policy_context(release: dict[str, Any], evidence: dict[str, Any], environment: str,
+                   env: EnvironmentConfig, pricing: Pricing) -> dict[str, Any]:
+    """The CEL variables: every field present (empty when unknown), numbers as doubles."""
+    resources = resources_of(release.get("spec") or {})
+    lineage = evidence.get("lineage") or {}
+    return {
+        "release": {
+            "service": release["service"], "kind": release["kind"],
+            "team": release.get("team", ""), "version": float(release["version"]),
+            "digest": release["digest"], "image": release.get("image", ""),
+            "requirements": list((release.get("spec") or {}).get("requirements") or []),
+            "labels": dict((release.get("spec") or {}).get("labels") or {}),
+            "resources": resources, "cost_usd": monthly_cost(resources, pricing)},
+        "evidence": {
+            "lineage": {
+                "mlflow_run_id": str(lineage.get("mlflow_run_id") or ""),
+                "mlflow_params": dict(lineage.get("mlflow_params") or {}),
+                "mlflow_metrics": _floats(lineage.get("mlflow_metrics") or {}),
+                "git_commit": str(lineage.get("git_commit") or ""),
+                "git_dirty": bool(lineage.get("git_dirty")),
+                "notebook_path": str(lineage.get("notebook_path") or ""),
+                "notebook_sha256": str(lineage.get("notebook_sha256") or ""),
+                "data": list(lineage.get("data") or evidence.get("data") or [])},
+            "card": str(evidence.get("card") or "").strip(),
+            "metrics": _floats(evidence.get("metrics") or {}),
+            "parity": {"passed": bool((evidence.get("parity") or {}).get("passed")),
+                       "rows": float((evidence.get("parity") or {}).get("rows") or 0)},
+            "scan": {"clean": bool((evidence.get("scan") or {}).get("clean")),
+                     "scanner": str((evidence.get("scan") or {}).get("scanner") or ""),
+                     "dangerous": list((evidence.get("scan") or {}).get("dangerous") or []),
+                     "code_by_value": bool((evidence.get("scan") or {}).get("code_by_value"))},
+            "pinned": bool(evidence.get("pinned")),
+            "unpinned": list(evidence.get("unpinned") or []),
+            "test_report": str(evidence.get("test_report") or ""),
+            "review": str(evidence.get("review") or "")},
+        "env": {"name": environment, "budget_usd": float(env.policies.budget_usd),
+                "metric": {"name": env.policies.metric.name,
+                           "min": float(env.policies.metric.min)}},
+    }
+
+
+def _floats(values: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in values.items():
+        try:
+            out[str(key)] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out

@@ -1,0 +1,467 @@
+"""Governance: promotions through policies and approvals, evidence, access administration.
+
+A Promotion asks for a release to enter an environment. The environment's policies are
+evaluated first (an enforced failure denies it), then it waits for the approvals the
+environment needs (never from the release's submitter: four eyes), then it rolls out.
+Every step is an audit event. Platform inherits this class; it supplies the rollout and the
+database helpers named below.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from goldenpath.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyDenied
+from goldenpath_server import _audit
+from goldenpath_server._access import Access, Principal, as_principal
+from goldenpath_server._audit import event_view
+from goldenpath_server._db import (
+    ApprovalRow,
+    AuditHeadRow,
+    EventRow,
+    PromotionRow,
+    ReleaseRow,
+    ServiceRow,
+    utcnow,
+)
+from goldenpath_server._environments import EnvironmentConfig, PlatformConfig
+from goldenpath_server._evidence import ATTACHABLE, policy_context
+from goldenpath_server._inventory import inventory, to_csv
+from goldenpath_server._metrics import render as render_metrics
+from goldenpath_server._policies import PolicySet
+from goldenpath_server._registry import ModelRegistry, RegistryError
+
+WAITING = "waiting_for_approval"
+
+
+class Governance:
+    sessions: sessionmaker[Session]
+    config: PlatformConfig
+    policies: PolicySet
+    access: Access
+    registry: ModelRegistry | None
+
+    if TYPE_CHECKING:
+        def _tx(self) -> AbstractContextManager[Session]: ...
+        def _event(self, db: Session, service: str, environment: str, release_id: str,
+                   kind: str, message: str, data: dict[str, Any] | None = None,
+                   actor: str = "system") -> EventRow: ...
+        def _release(self, db: Session, release_id: str) -> tuple[ReleaseRow, str]: ...
+        def _service(self, db: Session, name: str) -> ServiceRow: ...
+        def _environment(self, environment: str) -> EnvironmentConfig: ...
+        def _start_rollout(self, release_id: str, environment: str, *, actor: str,
+                           reason: str = "deploy", promotion_id: str | None = None
+                           ) -> dict[str, Any]: ...
+
+    # -- promotion ---------------------------------------------------------------------
+    def promote(self, release_id: str, environment: str, *, actor: Principal | str
+                ) -> dict[str, Any]:
+        """Ask for `release_id` in `environment`: policies, then approvals, then rollout.
+
+        Returns the deployment (status rolling_out) or the promotion waiting for approval
+        (status waiting_for_approval); raises PolicyDenied when an enforced policy fails."""
+        who = as_principal(actor)
+        env = self._environment(environment)
+        with self.sessions() as db:
+            release, service = self._release(db, release_id)
+            team = self._team(db, release)
+            who.require("submitter", team, f"promote {service} to {environment}")
+            existing = db.scalar(select(PromotionRow).where(
+                PromotionRow.release_id == release_id, PromotionRow.environment == environment,
+                PromotionRow.status.in_((WAITING, "approved"))))
+            evaluation = self._evaluate(db, release, service, team, environment, env)
+        if existing is not None and existing.status == WAITING:
+            return {**self._promotion_view_by_id(existing.id), "status": WAITING}
+        if existing is not None:  # approved earlier, its rollout never started
+            return self._start_rollout(release_id, environment, actor=who.name,
+                                       reason="promotion", promotion_id=existing.id)
+        status = ("denied" if evaluation["outcome"] == "fail"
+                  else WAITING if env.approvals > 0 else "approved")
+        with self._tx() as db:
+            promotion = PromotionRow(
+                id=uuid.uuid4().hex[:16], release_id=release_id, environment=environment,
+                status=status, requested_by=who.name, required_approvals=env.approvals,
+                policy_outcome=evaluation["outcome"], policy_results=evaluation)
+            db.add(promotion)
+            failed = [r["name"] for r in evaluation["results"] if not r["passed"]]
+            self._event(db, service, environment, release_id, "policy_evaluated",
+                        f"policies for {service} v{release.version} in {environment}: "
+                        f"{evaluation['outcome']}" + (f" ({', '.join(failed)})" if failed
+                                                      else ""),
+                        {"outcome": evaluation["outcome"], "failed": failed, "track": release.kind,
+                         "promotion_id": promotion.id}, actor=who.name)
+            self._event(db, service, environment, release_id, f"promotion_{status}",
+                        _promotion_message(service, release.version, environment, status,
+                                           who.name, env.approvals),
+                        {"promotion_id": promotion.id}, actor=who.name)
+            view = _promotion_view(promotion, service, release.version, [])
+        if status == "denied":
+            blocking = [r for r in evaluation["results"]
+                        if not r["passed"] and r["action"] == "enforce"]
+            raise PolicyDenied(
+                f"{len(blocking)} polic{'y' if len(blocking) == 1 else 'ies'} "
+                f"block{'s' if len(blocking) == 1 else ''} {service} v{release.version} "
+                f"in {environment}: " + "; ".join(f"{r['name']}: {r['message']}"
+                                                   for r in blocking),
+                " · ".join(r["hint"] for r in blocking if r.get("hint")),
+                details=evaluation)
+        if status == WAITING:
+            return view
+        return self._start_rollout(release_id, environment, actor=who.name,
+                                   reason="promotion", promotion_id=promotion.id)
+
+    deploy = promote  # the walking skeleton's name for the same governed call
+
+    def decide(self, release_id: str, environment: str, decision: str, *,
+               actor: Principal | str, comment: str = "") -> dict[str, Any]:
+        """Approve or reject the promotion of `release_id` waiting in `environment`."""
+        if decision not in ("approve", "reject"):
+            raise InvalidInput(f"unknown decision {decision!r}", "use approve or reject")
+        who = as_principal(actor)
+        self._environment(environment)
+        with self._tx() as db:
+            release, service = self._release(db, release_id)
+            team = self._team(db, release)
+            who.require("approver", team, f"approve {service} for {environment}")
+            promotion = db.scalar(select(PromotionRow).where(
+                PromotionRow.release_id == release_id, PromotionRow.environment == environment,
+                PromotionRow.status == WAITING))
+            if promotion is None:
+                raise NotFound(f"{service} v{release.version} is not waiting for approval in "
+                               f"{environment}", "promote it first: goldenpath promote "
+                               f"{service} --to {environment}")
+            if who.name in (release.created_by, promotion.requested_by):
+                raise PermissionDenied(
+                    f"{who.name} submitted {service} v{release.version} and cannot "
+                    f"{decision} it (four eyes)", "ask another approver of team "
+                    f"{team or '(none)'}")
+            if db.scalar(select(ApprovalRow).where(ApprovalRow.promotion_id == promotion.id,
+                                                   ApprovalRow.user == who.name)):
+                raise Conflict(f"{who.name} already decided on this promotion",
+                               "another approver has to add theirs")
+            db.add(ApprovalRow(promotion_id=promotion.id, user=who.name, decision=decision,
+                               comment=comment))
+            db.flush()
+            approvals = db.scalar(select(func.count()).where(
+                ApprovalRow.promotion_id == promotion.id, ApprovalRow.decision == "approve"))
+            self._event(db, service, environment, release_id,
+                        "approval_granted" if decision == "approve" else "approval_rejected",
+                        f"{who.name} {decision}d {service} v{release.version} for "
+                        f"{environment}" + (f": {comment}" if comment else ""),
+                        {"promotion_id": promotion.id, "comment": comment}, actor=who.name)
+            if decision == "reject":
+                promotion.status, promotion.decided_at = "rejected", utcnow()
+            elif (approvals or 0) >= promotion.required_approvals:
+                promotion.status = "approved"
+            promotion_id, status = promotion.id, promotion.status
+        if status == "approved":
+            return self._start_rollout(release_id, environment, actor=who.name,
+                                       reason="promotion", promotion_id=promotion_id)
+        return self._promotion_view_by_id(promotion_id)
+
+    def promotions(self, status: str | None = None, service: str | None = None,
+                   limit: int = 200) -> list[dict[str, Any]]:
+        """Promotions, newest first (e.g. status=waiting_for_approval for an approver)."""
+        with self.sessions() as db:
+            query = (select(PromotionRow, ReleaseRow.version, ServiceRow.name)
+                     .join(ReleaseRow, ReleaseRow.id == PromotionRow.release_id)
+                     .join(ServiceRow, ServiceRow.id == ReleaseRow.service_id))
+            if status:
+                query = query.where(PromotionRow.status == status)
+            if service:
+                query = query.where(ServiceRow.name == service)
+            rows = db.execute(query.order_by(PromotionRow.created_at.desc()).limit(limit)).all()
+            approvals = _approvals_by_promotion(db, [p.id for p, _, _ in rows])
+            return [_promotion_view(p, name, version, approvals.get(p.id, []))
+                    for p, version, name in rows]
+
+    def promotion(self, promotion_id: str) -> dict[str, Any]:
+        with self.sessions() as db:
+            if db.get(PromotionRow, promotion_id) is None:
+                raise NotFound(f"no promotion {promotion_id!r}",
+                               "list them with `goldenpath approvals`")
+        return self._promotion_view_by_id(promotion_id)
+
+    def check_policies(self, release_id: str, environment: str) -> dict[str, Any]:
+        """Evaluate `environment`'s policies for a release without promoting it."""
+        env = self._environment(environment)
+        with self.sessions() as db:
+            release, service = self._release(db, release_id)
+            return self._evaluate(db, release, service, self._team(db, release), environment,
+                                  env)
+
+    def _evaluate(self, db: Session, release: ReleaseRow, service: str, team: str,
+                  environment: str, env: EnvironmentConfig) -> dict[str, Any]:
+        view = {"service": service, "kind": release.kind, "team": team,
+                "version": release.version, "digest": release.digest, "image": release.image,
+                "spec": release.spec}
+        context = policy_context(view, release.evidence or {}, environment, env,
+                                 self.config.pricing)
+        return self.policies.evaluate(context, release.kind, environment,
+                                      dict(env.policies.actions), env.policies.default_action)
+
+    # -- evidence ----------------------------------------------------------------------
+    def attach_evidence(self, release_id: str, evidence: dict[str, Any], *,
+                        actor: Principal | str) -> dict[str, Any]:
+        """Add lineage, a model card, metrics, parity, test report or review to a release."""
+        who = as_principal(actor)
+        unknown = sorted(set(evidence) - set(ATTACHABLE))
+        if unknown:
+            raise InvalidInput(f"unknown evidence {', '.join(unknown)}",
+                               f"attach any of: {', '.join(ATTACHABLE)}")
+        with self._tx() as db:
+            release, service = self._release(db, release_id)
+            who.require("submitter", self._team(db, release),
+                        f"attach evidence to {service}")
+            release.evidence = {**(release.evidence or {}), **evidence}
+            self._event(db, service, "", release_id, "evidence_attached",
+                        f"{who.name} attached {', '.join(sorted(evidence))} to {service} "
+                        f"v{release.version}", {"keys": sorted(evidence),
+                                                "card_sha256": _sha(evidence.get("card"))},
+                        actor=who.name)
+            attached = dict(release.evidence)
+        if "lineage" in evidence:
+            self._register_model(release_id)
+        return attached
+
+    def evidence(self, release_id: str) -> dict[str, Any]:
+        with self.sessions() as db:
+            release, _ = self._release(db, release_id)
+            return dict(release.evidence or {})
+
+    # -- inventory ---------------------------------------------------------------------
+    def inventory(self, environment: str | None = None) -> list[dict[str, Any]]:
+        """Per environment: every service, its release, since when, approvers, evidence."""
+        if environment:
+            self._environment(environment)
+        with self.sessions() as db:
+            return inventory(db, environment)
+
+    def inventory_csv(self, environment: str | None = None) -> str:
+        return to_csv(self.inventory(environment))
+
+    def environments(self) -> list[dict[str, Any]]:
+        """Each environment in promotion order, with the controls it enforces."""
+        return [{"name": name, "target": env.target, "approvals": env.approvals,
+                 "policies": env.policies.model_dump()}
+                for name, env in self.config.environments.items()]
+
+    # -- events and figures ------------------------------------------------------------
+    def events_since(self, seq: int, limit: int = 200, service: str | None = None
+                     ) -> list[dict[str, Any]]:
+        """Audit events after chain position `seq`, in chain order (SSE and webhooks)."""
+        with self.sessions() as db:
+            query = select(EventRow).where(EventRow.seq > seq)
+            if service:
+                query = query.where(EventRow.service == service)
+            rows = db.scalars(query.order_by(EventRow.seq).limit(limit)).all()
+            return [event_view(r) for r in rows]
+
+    def head_seq(self) -> int:
+        with self.sessions() as db:
+            head = db.get(AuditHeadRow, 1)
+            return head.seq if head else 0
+
+    def metrics(self) -> bytes:
+        """Prometheus text: lead time, deployment frequency, change failure rate, time to
+        restore, policy compliance, by track."""
+        production = list(self.config.environments)[-1] if self.config.environments else ""
+        with self.sessions() as db:
+            return render_metrics(db, production)
+
+    # -- audit -------------------------------------------------------------------------
+    def verify_audit(self) -> dict[str, Any]:
+        """Walk the hash chain; `ok` is False with the problems when a row was tampered."""
+        with self.sessions() as db:
+            return _audit.verify(db)
+
+    def record_token_use(self, who: Principal, action: str) -> None:
+        """A token was used for a mutation: the audit trail says which, by whom, for what."""
+        if not who.token_id:
+            return
+        with self._tx() as db:
+            self._event(db, "", "", "", "token_used", f"{who.name} used token {who.token_id} "
+                        f"for {action}", {"token_id": who.token_id, "action": action},
+                        actor=who.name)
+
+    # -- access ------------------------------------------------------------------------
+    def grant(self, user: str, team: str, role: str, *, actor: Principal | str
+              ) -> dict[str, Any]:
+        who = as_principal(actor)
+        who.require("admin", "*", "manage users")
+        with self._tx() as db:
+            view = self.access.grant(db, user, team, role)
+            self._event(db, "", "", "", "role_granted", f"{who.name} made {user} {role} of "
+                        f"team {team}", {"user": user, "team": team, "role": role},
+                        actor=who.name)
+            return view
+
+    def revoke_role(self, user: str, team: str, *, actor: Principal | str) -> dict[str, Any]:
+        who = as_principal(actor)
+        who.require("admin", "*", "manage users")
+        with self._tx() as db:
+            view = self.access.revoke_role(db, user, team)
+            self._event(db, "", "", "", "role_revoked", f"{who.name} removed {user}'s role "
+                        f"in team {team}", {"user": user, "team": team}, actor=who.name)
+            return view
+
+    def create_token(self, user: str, name: str = "", *, actor: Principal | str
+                     ) -> dict[str, Any]:
+        who = as_principal(actor)
+        who.require("admin", "*", "create API tokens")
+        with self._tx() as db:
+            token = self.access.create_token(db, user, name)
+            self._event(db, "", "", "", "token_created", f"{who.name} created token "
+                        f"{token['id']} for {user}", {"token_id": token["id"], "user": user},
+                        actor=who.name)
+            return token
+
+    def revoke_token(self, token_id: str, *, actor: Principal | str) -> dict[str, Any]:
+        who = as_principal(actor)
+        who.require("admin", "*", "revoke API tokens")
+        with self._tx() as db:
+            view = self.access.revoke_token(db, token_id)
+            self._event(db, "", "", "", "token_revoked", f"{who.name} revoked token "
+                        f"{token_id}", {"token_id": token_id}, actor=who.name)
+            return view
+
+    def users(self, *, actor: Principal | str) -> list[dict[str, Any]]:
+        as_principal(actor).require("admin", "*", "list users")
+        with self.sessions() as db:
+            return self.access.list_users(db)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _team(self, db: Session, release: ReleaseRow) -> str:
+        svc = db.get(ServiceRow, release.service_id)
+        return svc.team if svc is not None else ""
+
+    def _restore_role(self, environment: str) -> str:
+        """Rolling back or removing needs approver rights where promotions need approvals."""
+        return "approver" if self._environment(environment).approvals else "submitter"
+
+    def _last_promotion(self, db: Session, release_id: str | None,
+                        environment: str) -> str | None:
+        if not release_id:
+            return None
+        return db.scalar(select(PromotionRow.id).where(
+            PromotionRow.release_id == release_id, PromotionRow.environment == environment,
+            PromotionRow.status == "deployed").order_by(PromotionRow.created_at.desc()).limit(1))
+
+    def _governance_of(self, db: Session, release: ReleaseRow) -> dict[str, Any]:
+        """Policy results and approvals of every promotion of a release (for its view)."""
+        promotions = db.scalars(select(PromotionRow).where(
+            PromotionRow.release_id == release.id).order_by(PromotionRow.created_at)).all()
+        approvals = _approvals_by_promotion(db, [p.id for p in promotions])
+        return {"promotions": [{"id": p.id, "environment": p.environment, "status": p.status,
+                                "requested_by": p.requested_by,
+                                "policy_outcome": p.policy_outcome} for p in promotions],
+                "policy_results": [{**r, "environment": p.environment}
+                                   for p in promotions
+                                   for r in (p.policy_results or {}).get("results", [])],
+                "approvals": [{**a, "environment": p.environment} for p in promotions
+                              for a in approvals.get(p.id, [])]}
+
+    def _promotion_view_by_id(self, promotion_id: str) -> dict[str, Any]:
+        with self.sessions() as db:
+            promotion = db.get(PromotionRow, promotion_id)
+            assert promotion is not None
+            release, service = self._release(db, promotion.release_id)
+            approvals = _approvals_by_promotion(db, [promotion_id]).get(promotion_id, [])
+            return _promotion_view(promotion, service, release.version, approvals)
+
+    # -- the MLflow model registry (when configured) ----------------------------------
+    def _release_created(self, release: dict[str, Any]) -> None:
+        """Releases are registered once their lineage is attached, or when first live."""
+        return None
+
+    def _went_live(self, release_id: str, environment: str) -> None:
+        """Move the environment's alias to this release's model version."""
+        registered = self._register_model(release_id)
+        if registered is None or self.registry is None:
+            return
+        try:
+            self.registry.set_alias(registered["name"], environment, registered["version"])
+            kind, message = "registry_alias_moved", (
+                f"MLflow alias {environment} → {registered['name']} "
+                f"version {registered['version']}")
+        except RegistryError as exc:
+            kind, message = "registry_failed", str(exc)
+        with self._tx() as db:
+            release, service = self._release(db, release_id)
+            self._event(db, service, environment, release_id, kind, message,
+                        {"model_version": registered["version"]})
+
+    def _register_model(self, release_id: str) -> dict[str, Any] | None:
+        if self.registry is None:
+            return None
+        with self.sessions() as db:
+            release, service = self._release(db, release_id)
+            if release.kind != "model":
+                return None
+            if (release.evidence or {}).get("mlflow"):
+                return dict(release.evidence["mlflow"])
+            view = {"id": release.id, "digest": release.digest, "version": release.version}
+            lineage = dict((release.evidence or {}).get("lineage") or {})
+        try:
+            registered: dict[str, Any] | None = self.registry.register(service, view, lineage)
+            kind, message = "registry_registered", (
+                f"registered {service} v{view['version']} as MLflow model version "
+                f"{registered['version']}" if registered else "")
+        except RegistryError as exc:
+            registered, kind, message = None, "registry_failed", str(exc)
+        with self._tx() as db:
+            release, service = self._release(db, release_id)
+            if registered is not None:
+                release.evidence = {**(release.evidence or {}), "mlflow": registered}
+                release.registry_uri = registered["uri"]
+            self._event(db, service, "", release_id, kind, message, registered)
+        return registered
+
+
+def _approvals_by_promotion(db: Session, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    if not ids:
+        return found
+    for row in db.scalars(select(ApprovalRow).where(ApprovalRow.promotion_id.in_(ids))
+                          .order_by(ApprovalRow.at)):
+        found.setdefault(row.promotion_id, []).append(
+            {"user": row.user, "decision": row.decision, "comment": row.comment,
+             "at": row.at.isoformat()})
+    return found
+
+
+def _promotion_view(row: PromotionRow, service: str, version: int,
+                    approvals: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": row.id, "service": service, "release_id": row.release_id,
+            "release_version": version, "environment": row.environment, "status": row.status,
+            "requested_by": row.requested_by, "required_approvals": row.required_approvals,
+            "approvals": approvals, "policy_outcome": row.policy_outcome,
+            "policy_results": (row.policy_results or {}).get("results", []),
+            "created_at": row.created_at.isoformat(),
+            "decided_at": row.decided_at.isoformat() if row.decided_at else None}
+
+
+def _promotion_message(service: str, version: int, environment: str, status: str, who: str,
+                       approvals: int) -> str:
+    if status == WAITING:
+        return (f"{who} asked to promote {service} v{version} to {environment}: waiting for "
+                f"{approvals} approval{'s' if approvals != 1 else ''}")
+    if status == "denied":
+        return f"policies denied {service} v{version} in {environment}"
+    return f"{who} promoted {service} v{version} to {environment}"
+
+
+def _sha(text: Any) -> str | None:
+    if not isinstance(text, str):
+        return None
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+__all__ = ["WAITING", "Governance"]

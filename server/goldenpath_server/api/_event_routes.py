@@ -1,0 +1,52 @@
+"""Routes for following the platform: the server-sent event stream and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+
+from goldenpath_server._notify import sse_frame
+from goldenpath_server.api._deps import PlatformDep, Viewer
+
+router = APIRouter()
+
+
+@router.get("/api/v1/events/stream")
+async def stream(request: Request, platform: PlatformDep, _: Viewer,
+                 service: str | None = None, after: int | None = None) -> StreamingResponse:
+    """Every state change as a server-sent event (id = audit sequence; resume with
+    Last-Event-ID or ?after=; without either, from now on)."""
+    last = request.headers.get("last-event-id", "")
+    cursor = after if after is not None else int(last) if last.isdigit() else None
+    if cursor is None:
+        cursor = await run_in_threadpool(platform.head_seq)
+
+    async def frames(cursor: int) -> AsyncIterator[str]:
+        yield ": goldenpath event stream\n\n"
+        idle = 0.0
+        while not await request.is_disconnected():
+            events = await run_in_threadpool(platform.events_since, cursor, 200, service)
+            for event in events:
+                cursor = event["seq"]
+                yield sse_frame(event)
+            if events:
+                idle = 0.0
+                continue
+            await asyncio.sleep(0.5)
+            idle += 0.5
+            if idle >= 15:  # keep proxies from closing a quiet stream
+                idle = 0.0
+                yield ": keep-alive\n\n"
+
+    return StreamingResponse(frames(cursor), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/metrics")
+def metrics(platform: PlatformDep, _: Viewer) -> Response:
+    """Prometheus exposition of the platform's own figures (scrape with a viewer token)."""
+    return Response(platform.metrics(), media_type="text/plain; version=0.0.4")

@@ -1,0 +1,157 @@
+"""The audit chain: tampering with the database directly is detected (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, text
+
+from goldenpath_server import Platform
+from goldenpath_server._access import Principal
+from goldenpath_server._db import make_engine, migrate
+from tests.server.conftest import make_platform, wait_until
+
+IMAGE = "registry.example/audit@sha256:" + "c" * 64
+ALICE = Principal("alice", {"shop": "submitter"})
+
+
+def _history(platform: Platform, releases: int = 3) -> None:
+    for _ in range(releases):
+        release = platform.create_app_release("audited", IMAGE, 80, actor=ALICE, team="shop")
+        platform.promote(release["id"], "dev", actor=ALICE)
+        wait_until(lambda r=release: platform.status("audited", "dev")["release_id"] == r["id"]
+                   and platform.status("audited", "dev")["status"] == "live")
+
+
+def _sql(platform: Platform, statement: str) -> None:
+    """Tamper as someone with database access would: raw SQL, bypassing the platform."""
+    with platform.engine.begin() as connection:
+        connection.execute(text(statement))
+
+
+def _problems(platform: Platform) -> list[str]:
+    result = platform.verify_audit()
+    assert result["ok"] is not bool(result["problems"])
+    return [p["problem"] for p in result["problems"]]
+
+
+def test_an_intact_chain_verifies(governed: Platform) -> None:
+    _history(governed)
+    result = governed.verify_audit()
+    assert result["ok"] and result["events"] >= 9
+    assert result["head"]["seq"] == result["events"] and len(result["head"]["hash"]) == 64
+
+
+def test_an_edited_row_is_detected(governed: Platform) -> None:
+    _history(governed)
+    _sql(governed, "UPDATE events SET actor = 'nobody' WHERE seq = 4")
+    assert _problems(governed) == ["content changed after it was written"]
+
+
+def test_an_edited_message_with_a_recomputed_own_hash_breaks_the_next_link(
+        governed: Platform) -> None:
+    _history(governed)
+    from goldenpath_server._audit import _FIELDS, event_hash
+    from goldenpath_server._db import EventRow
+
+    with governed.sessions() as db:  # read through the ORM, forge with raw SQL
+        row = db.query(EventRow).filter(EventRow.seq == 2).one()
+        forged = {k: getattr(row, k) for k in _FIELDS} | {"message": "nothing happened"}
+    with governed.engine.begin() as connection:
+        connection.execute(text("UPDATE events SET message = :m, hash = :h WHERE seq = 2"),
+                           {"m": forged["message"], "h": event_hash(forged)})
+    assert _problems(governed) == ["does not link to the event before it"]
+
+
+def test_a_deleted_row_is_detected(governed: Platform) -> None:
+    _history(governed)
+    _sql(governed, "DELETE FROM events WHERE seq = 5")
+    problems = _problems(governed)
+    assert "events 5..5 are missing (deleted)" in problems
+    assert "does not link to the event before it" in problems
+
+
+def test_a_cut_tail_is_detected_by_the_head(governed: Platform) -> None:
+    _history(governed)
+    _sql(governed, "DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events)")
+    [problem] = _problems(governed)
+    assert "events at the end were removed" in problem
+
+
+def test_cli_audit_verify_exits_1_on_tampering(tmp_path: Path) -> None:
+    """`goldenpath audit verify` against a real server process whose database was edited."""
+    from tests._servers import start_server
+
+    server = start_server(tmp_path)
+    try:
+        env = {"GOLDENPATH_SERVER": server.url}
+        import os
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "goldenpath", *args],
+                                  capture_output=True, text=True, timeout=120,
+                                  env={**os.environ, **env})
+
+        assert cli("release", "app", "--name", "cli-audit", "--image", IMAGE).returncode == 0
+        ok = cli("audit", "verify")
+        assert ok.returncode == 0 and "audit trail intact" in ok.stdout
+        engine = create_engine(f"sqlite:///{server.home / 'goldenpath.db'}")
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE events SET message = 'edited' WHERE seq = 1"))
+        engine.dispose()
+        broken = cli("audit", "verify")
+        assert broken.returncode == 1
+        assert "event 1" in broken.stdout and "content changed" in broken.stdout
+    finally:
+        server.stop()
+
+
+def test_events_from_before_the_chain_join_it_on_upgrade(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(
+        Path(__import__("goldenpath_server").__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        for i in range(3):
+            connection.execute(text(
+                "INSERT INTO events (at, service, environment, release_id, type, message, data)"
+                f" VALUES ('2026-01-0{i + 1} 10:00:00.000000', 'old', '', '', 'release_created',"
+                f" 'old event {i}', '{{}}')"))
+    migrate(engine)
+    engine.dispose()
+    platform = make_platform(tmp_path, f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        platform.create_app_release("old", IMAGE, 80, actor="ci")
+        result = platform.verify_audit()
+        assert result["ok"] and result["events"] == 4
+    finally:
+        platform.close()
+
+
+def test_inventory_is_a_fixed_number_of_queries(governed: Platform) -> None:
+    """No N+1: the inventory of many services costs the same few queries as of one."""
+    bob = Principal("bob", {"*": "approver"})
+    for i in range(12):
+        release = governed.create_app_release(f"inv-{i}", IMAGE, 80, actor=ALICE, team="shop",
+                                              resources={"cpu": 1, "memory_gb": 1})
+        governed.attach_evidence(release["id"], {"test_report": "r", "review": "r"},
+                                 actor=ALICE)
+        governed.promote(release["id"], "prod", actor=ALICE)
+        governed.decide(release["id"], "prod", "approve", actor=bob)
+    wait_until(lambda: all(r["status"] == "live" for r in governed.inventory("prod"))
+               and len(governed.inventory("prod")) == 12)
+    statements: list[str] = []
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(governed.engine, "before_cursor_execute", record)
+    rows = governed.inventory()
+    event.remove(governed.engine, "before_cursor_execute", record)
+    assert len(rows) == 12 and all(r["approved_by"] == ["bob"] for r in rows)
+    assert len(statements) <= 3, statements
