@@ -116,7 +116,7 @@ def k8s_server(policed_namespace: str, kubeconfig: Path,
                 "bundle_base_url": "http://goldenpath.goldenpath-system.svc:8731"},
         "local": {"target": "local"}}}))
     server = start_server(tmp, {"GOLDENPATH_CONFIG": str(config),
-                                "GOLDENPATH_ROLLOUT_TIMEOUT_S": "25",
+                                "GOLDENPATH_ROLLOUT_TIMEOUT_S": "60",
                                 "KUBECONFIG": str(kubeconfig)})
     previous = _config._current
     goldenpath.configure(server=server.url)

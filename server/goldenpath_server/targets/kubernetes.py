@@ -17,6 +17,7 @@ from goldenpath_server.targets._base import Progress, Rollout, TargetError
 from goldenpath_server.targets._template import KINDS, TemplateSettings, render
 
 FIELD_MANAGER = "goldenpath"
+UNREACHABLE_GRACE_S = 5.0
 _PLURALS = {"ServiceAccount": "serviceaccounts", "Service": "services",
             "Deployment": "deployments", "PodDisruptionBudget": "poddisruptionbudgets",
             "HorizontalPodAutoscaler": "horizontalpodautoscalers",
@@ -117,16 +118,17 @@ class KubernetesTarget:
         """Wait until the Deployment is Available with the new release, or say why not."""
         deadline = time.monotonic() + self.rollout_timeout_s
         last = ""
-        failures = 0
+        unreachable_since: float | None = None
         while time.monotonic() < deadline:
             try:
                 dep = self._deployment(rollout.service)
-                failures = 0
+                unreachable_since = None
             except urllib3.exceptions.HTTPError:
-                failures += 1
-                if failures >= 3:
+                # ride out a blip; an API server gone for longer ends the rollout
+                unreachable_since = unreachable_since or time.monotonic()
+                if time.monotonic() - unreachable_since > UNREACHABLE_GRACE_S:
                     raise
-                time.sleep(2)
+                time.sleep(1)
                 continue
             if dep is None:
                 raise TargetError(f"Deployment {rollout.service} disappeared during rollout")
@@ -183,7 +185,7 @@ class KubernetesTarget:
     def _deployment(self, name: str) -> Any:
         try:
             return self.apps.read_namespaced_deployment(name, self.settings.namespace,
-                                                        _request_timeout=10)
+                                                        _request_timeout=5)
         except ApiException as exc:
             if exc.status == 404:
                 return None
