@@ -14,9 +14,10 @@ import secrets
 import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,6 +70,10 @@ def as_principal(actor: Principal | str) -> Principal:
     return actor if isinstance(actor, Principal) else Principal.admin(actor)
 
 
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -97,15 +102,21 @@ class Access:
                             "creates one with `goldenpath tokens create USER`")
         if self.admin_token and hmac.compare_digest(bearer.encode(), self.admin_token.encode()):
             return Principal.admin(user_header or "admin")  # the bootstrap token
-        with self._write_lock, self.sessions.begin() as db:
+        with self.sessions() as db:
             token = db.scalar(select(TokenRow).where(TokenRow.token_hash == hash_token(bearer)))
             if token is None or token.revoked_at is not None:
                 raise AuthError("the API token is unknown or revoked",
                                 "ask an admin for a new one: goldenpath tokens create USER")
-            token.last_used_at = utcnow()
             user = db.get(UserRow, token.user_id)
             assert user is not None
-            return Principal(name=user.name, roles=self._roles(db, user.id), token_id=token.id)
+            who = Principal(name=user.name, roles=self._roles(db, user.id), token_id=token.id)
+            last_used = token.last_used_at
+        now = utcnow()
+        if last_used is None or (now - _aware(last_used)).total_seconds() > 60:
+            with self._write_lock, self.sessions.begin() as db:  # at most once a minute
+                db.execute(update(TokenRow).where(TokenRow.id == who.token_id)
+                           .values(last_used_at=now))
+        return who
 
     def _roles(self, db: Session, user_id: int) -> dict[str, str]:
         return {b.team: b.role for b in db.scalars(

@@ -58,7 +58,8 @@ def monthly_cost(resources: dict[str, float], pricing: Pricing) -> float:
 
 
 def policy_context(release: dict[str, Any], evidence: dict[str, Any], environment: str,
-                   env: EnvironmentConfig, pricing: Pricing) -> dict[str, Any]:
+                   env: EnvironmentConfig, pricing: Pricing, previous: str = ""
+                   ) -> dict[str, Any]:
     """The CEL variables: every field present (empty when unknown), numbers as doubles."""
     resources = resources_of(release.get("spec") or {})
     lineage = evidence.get("lineage") or {}
@@ -69,7 +70,8 @@ def policy_context(release: dict[str, Any], evidence: dict[str, Any], environmen
             "digest": release["digest"], "image": release.get("image", ""),
             "requirements": list((release.get("spec") or {}).get("requirements") or []),
             "labels": dict((release.get("spec") or {}).get("labels") or {}),
-            "resources": resources, "cost_usd": monthly_cost(resources, pricing)},
+            "resources": resources, "cost_usd": monthly_cost(resources, pricing),
+            "deployed_in": list(release.get("deployed_in") or [])},
         "evidence": {
             "lineage": {
                 "mlflow_run_id": str(lineage.get("mlflow_run_id") or ""),
@@ -92,7 +94,8 @@ def policy_context(release: dict[str, Any], evidence: dict[str, Any], environmen
             "unpinned": list(evidence.get("unpinned") or []),
             "test_report": str(evidence.get("test_report") or ""),
             "review": str(evidence.get("review") or "")},
-        "env": {"name": environment, "budget_usd": float(env.policies.budget_usd),
+        "env": {"name": environment, "previous": previous,
+                "budget_usd": float(env.policies.budget_usd),
                 "metric": {"name": env.policies.metric.name,
                            "min": float(env.policies.metric.min)}},
     }

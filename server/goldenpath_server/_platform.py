@@ -40,6 +40,7 @@ from goldenpath_server._environments import EnvironmentConfig, load_platform_con
 from goldenpath_server._evidence import scan_bundle, unpinned
 from goldenpath_server._governance import Governance
 from goldenpath_server._notify import WebhookSender
+from goldenpath_server._oversight import Oversight
 from goldenpath_server._policies import PolicySet
 from goldenpath_server._registry import ModelRegistry
 from goldenpath_server._settings import Settings
@@ -54,11 +55,12 @@ ACTIVE = ("live", "rolling_out")
 Actor = Principal | str  # a plain name is a trusted in-process caller (admin)
 
 
-class Platform(Governance):
+class Platform(Governance, Oversight):
     """Everything the promotion server does, behind plain method calls.
 
-    Governance (promotions, approvals, policies, audit, inventory, access) lives in the
-    Governance base class (_governance.py); this file holds releases and rollouts."""
+    This file holds releases and rollouts; promotions, approvals, policies and evidence are
+    in Governance (_governance.py); inventory, audit, events, metrics, users and the model
+    registry in Oversight (_oversight.py)."""
 
     def __init__(self, settings: Settings, targets: dict[str, Target] | None = None) -> None:
         self.settings = settings
@@ -175,9 +177,7 @@ class Platform(Governance):
             self._event(db, service, "", row.id, "release_created",
                         f"{service} v{version} created by {actor}",
                         {"digest": row.digest, "kind": kind, "team": svc.team}, actor=actor)
-            view = _release_view(row, service)
-        self._release_created(view)
-        return view
+            return _release_view(row, service)
 
     def _digest_in_use(self, digest: str) -> bool:
         with self.sessions() as db:

@@ -19,11 +19,13 @@ environments:
   dev: {target: local, policies: {default_action: warn}}
   staging:
     target: local
-    policies: {default_action: enforce, metric: {name: accuracy, min: 0.8}, budget_usd: 100}
+    policies: {default_action: enforce, metric: {name: accuracy, min: 0.8}, budget_usd: 100,
+               actions: {promotion-path: warn}}
   prod:
     target: local
     approvals: 1
-    policies: {default_action: enforce, metric: {name: accuracy, min: 0.9}}
+    policies: {default_action: enforce, metric: {name: accuracy, min: 0.9},
+               actions: {promotion-path: warn}}
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from goldenpath import errors
 from goldenpath_server import Platform
 from goldenpath_server._access import Principal
-from tests.server.conftest import wait_until
+from tests.server.conftest import make_platform, wait_until
 
 IMAGE = "registry.example/shop@sha256:" + "b" * 64
 ALICE = Principal("alice", {"shop": "submitter"})
@@ -54,11 +55,29 @@ def test_dev_warns_staging_enforces_with_each_failure_and_its_fix(governed: Plat
     assert _live(governed, "shop", "staging")["digest"] == release["digest"]
 
 
+def test_the_path_can_be_enforced(tmp_path: Path) -> None:
+    config = tmp_path / "path.yaml"
+    config.write_text("environments:\n  dev: {}\n  staging: {}\n  prod:\n"
+                      "    policies: {actions: {promotion-path: enforce}}\n")
+    platform = make_platform(tmp_path, config=config)
+    try:
+        release = _app(platform)
+        with pytest.raises(errors.PolicyDenied, match="promotion-path"):
+            platform.promote(release["id"], "prod", actor=ALICE)
+        for env in ("dev", "staging"):
+            platform.promote(release["id"], env, actor=ALICE)
+            _live(platform, "shop", env)
+        assert platform.check_policies(release["id"], "prod")["outcome"] == "warn"  # passes
+    finally:
+        platform.close()
+
+
 def test_budget_is_a_common_policy(governed: Platform) -> None:
     release = _app(governed, cpu=8, memory_gb=64, replicas=3)  # far above staging's $100
     governed.attach_evidence(release["id"], {"test_report": "r", "review": "r"}, actor=ALICE)
     result = governed.check_policies(release["id"], "staging")
-    assert [r["name"] for r in result["results"] if not r["passed"]] == ["within-budget"]
+    failed = {r["name"]: r["action"] for r in result["results"] if not r["passed"]}
+    assert failed == {"within-budget": "enforce", "promotion-path": "warn"}
 
 
 def test_prod_waits_for_an_approver_who_is_not_the_submitter(governed: Platform) -> None:

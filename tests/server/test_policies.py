@@ -32,8 +32,9 @@ def test_the_default_model_track_with_full_evidence_passes() -> None:
     result = _evaluate(evidence)
     assert result["outcome"] == "pass"
     assert {r["name"] for r in result["results"]} == {
-        "owner-team", "resources-set", "within-budget", "lineage-present", "model-card",
-        "evaluation-metric", "parity-passed", "dependencies-pinned", "bundle-scanned"}
+        "promotion-path", "owner-team", "resources-set", "within-budget", "lineage-present",
+        "model-card", "evaluation-metric", "parity-passed", "dependencies-pinned",
+        "bundle-scanned"}
 
 
 def test_each_missing_piece_of_evidence_fails_its_policy_with_a_fix() -> None:

@@ -14,6 +14,7 @@ import requests
 
 from goldenpath_server import Platform
 from goldenpath_server._access import Principal
+from goldenpath_server._registry import RegistryError
 from tests._servers import free_port
 from tests.server.conftest import make_platform, wait_until
 
@@ -79,6 +80,15 @@ def _get(url: str, path: str, **params: str) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
+def _alias(platform: Platform, name: str, alias: str) -> str | None:
+    """The version an alias points at; None until it exists (it moves after go-live)."""
+    assert platform.registry is not None
+    try:
+        return platform.registry.alias(name, alias)
+    except RegistryError:
+        return None
+
+
 def _live(platform: Platform, service: str, release_id: str) -> None:
     wait_until(lambda: platform.status(service, "dev")["release_id"] == release_id
                and platform.status(service, "dev")["status"] == "live")
@@ -99,18 +109,15 @@ def test_releases_become_versions_and_environments_aliases(platform: Platform, a
         first["digest"]
     platform.promote(first["id"], "dev", actor=ALICE)
     _live(platform, "registered", first["id"])
-    wait_until(lambda: platform.registry is not None
-               and platform.registry.alias("registered", "dev") == "1")
+    wait_until(lambda: _alias(platform, "registered", "dev") == "1")
 
     second = _release(platform, archive, "registered")  # no lineage: registered when live
     platform.promote(second["id"], "dev", actor=ALICE)
     _live(platform, "registered", second["id"])
-    wait_until(lambda: platform.registry is not None
-               and platform.registry.alias("registered", "dev") == "2")
+    wait_until(lambda: _alias(platform, "registered", "dev") == "2")
     platform.rollback("registered", "dev", actor=ALICE)
     _live(platform, "registered", first["id"])
-    wait_until(lambda: platform.registry is not None
-               and platform.registry.alias("registered", "dev") == "1")
+    wait_until(lambda: _alias(platform, "registered", "dev") == "1")
     [row] = platform.inventory("dev")
     assert row["model_registry"] == "models:/registered/1"
     assert platform.get_release(second["id"])["evidence"]["mlflow"]["version"] == "2"

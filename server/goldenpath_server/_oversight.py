@@ -1,0 +1,169 @@
+"""Oversight: what operators and auditors read and manage.
+
+The inventory, the audit trail and its events (SSE, webhooks), the platform's metrics, users
+and tokens, and the MLflow model registry. Platform inherits this class with Governance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from goldenpath_server import _audit
+from goldenpath_server._access import Principal, as_principal
+from goldenpath_server._audit import event_view
+from goldenpath_server._db import AuditHeadRow, EventRow
+from goldenpath_server._governance import PlatformParts
+from goldenpath_server._inventory import inventory, to_csv
+from goldenpath_server._metrics import render as render_metrics
+from goldenpath_server._registry import RegistryError
+
+
+class Oversight(PlatformParts):
+    # -- inventory ---------------------------------------------------------------------
+    def inventory(self, environment: str | None = None) -> list[dict[str, Any]]:
+        """Per environment: every service, its release, since when, approvers, evidence."""
+        if environment:
+            self._environment(environment)
+        with self.sessions() as db:
+            return inventory(db, environment)
+
+    def inventory_csv(self, environment: str | None = None) -> str:
+        return to_csv(self.inventory(environment))
+
+    def environments(self) -> list[dict[str, Any]]:
+        """Each environment in promotion order, with the controls it enforces."""
+        return [{"name": name, "target": env.target, "approvals": env.approvals,
+                 "policies": env.policies.model_dump()}
+                for name, env in self.config.environments.items()]
+
+    # -- events and figures ------------------------------------------------------------
+    def events_since(self, seq: int, limit: int = 200, service: str | None = None
+                     ) -> list[dict[str, Any]]:
+        """Audit events after chain position `seq`, in chain order (SSE and webhooks)."""
+        with self.sessions() as db:
+            query = select(EventRow).where(EventRow.seq > seq)
+            if service:
+                query = query.where(EventRow.service == service)
+            rows = db.scalars(query.order_by(EventRow.seq).limit(limit)).all()
+            return [event_view(r) for r in rows]
+
+    def head_seq(self) -> int:
+        with self.sessions() as db:
+            head = db.get(AuditHeadRow, 1)
+            return head.seq if head else 0
+
+    def metrics(self) -> bytes:
+        """Prometheus text: lead time, deployment frequency, change failure rate, time to
+        restore, policy compliance, by track."""
+        production = list(self.config.environments)[-1] if self.config.environments else ""
+        with self.sessions() as db:
+            return render_metrics(db, production)
+
+    # -- audit -------------------------------------------------------------------------
+    def verify_audit(self) -> dict[str, Any]:
+        """Walk the hash chain; `ok` is False with the problems when a row was tampered."""
+        with self.sessions() as db:
+            return _audit.verify(db)
+
+    def record_token_use(self, who: Principal, action: str) -> None:
+        """A token was used for a mutation: the audit trail says which, by whom, for what."""
+        if not who.token_id:
+            return
+        with self._tx() as db:
+            self._event(db, "", "", "", "token_used", f"{who.name} used token {who.token_id} "
+                        f"for {action}", {"token_id": who.token_id, "action": action},
+                        actor=who.name)
+
+    # -- access ------------------------------------------------------------------------
+    def grant(self, user: str, team: str, role: str, *, actor: Principal | str
+              ) -> dict[str, Any]:
+        who = as_principal(actor)
+        who.require("admin", "*", "manage users")
+        with self._tx() as db:
+            view = self.access.grant(db, user, team, role)
+            self._event(db, "", "", "", "role_granted", f"{who.name} made {user} {role} of "
+                        f"team {team}", {"user": user, "team": team, "role": role},
+                        actor=who.name)
+            return view
+
+    def revoke_role(self, user: str, team: str, *, actor: Principal | str) -> dict[str, Any]:
+        who = as_principal(actor)
+        who.require("admin", "*", "manage users")
+        with self._tx() as db:
+            view = self.access.revoke_role(db, user, team)
+            self._event(db, "", "", "", "role_revoked", f"{who.name} removed {user}'s role "
+                        f"in team {team}", {"user": user, "team": team}, actor=who.name)
+            return view
+
+    def create_token(self, user: str, name: str = "", *, actor: Principal | str
+                     ) -> dict[str, Any]:
+        who = as_principal(actor)
+        who.require("admin", "*", "create API tokens")
+        with self._tx() as db:
+            token = self.access.create_token(db, user, name)
+            self._event(db, "", "", "", "token_created", f"{who.name} created token "
+                        f"{token['id']} for {user}", {"token_id": token["id"], "user": user},
+                        actor=who.name)
+            return token
+
+    def revoke_token(self, token_id: str, *, actor: Principal | str) -> dict[str, Any]:
+        who = as_principal(actor)
+        who.require("admin", "*", "revoke API tokens")
+        with self._tx() as db:
+            view = self.access.revoke_token(db, token_id)
+            self._event(db, "", "", "", "token_revoked", f"{who.name} revoked token "
+                        f"{token_id}", {"token_id": token_id}, actor=who.name)
+            return view
+
+    def users(self, *, actor: Principal | str) -> list[dict[str, Any]]:
+        as_principal(actor).require("admin", "*", "list users")
+        with self.sessions() as db:
+            return self.access.list_users(db)
+
+    # -- the MLflow model registry (when configured) ----------------------------------
+    def _went_live(self, release_id: str, environment: str) -> None:
+        """Move the environment's alias to this release's model version."""
+        registered = self._register_model(release_id)
+        if registered is None or self.registry is None:
+            return
+        try:
+            self.registry.set_alias(registered["name"], environment, registered["version"])
+            kind, message = "registry_alias_moved", (
+                f"MLflow alias {environment} → {registered['name']} "
+                f"version {registered['version']}")
+        except RegistryError as exc:
+            kind, message = "registry_failed", str(exc)
+        with self._tx() as db:
+            release, service = self._release(db, release_id)
+            self._event(db, service, environment, release_id, kind, message,
+                        {"model_version": registered["version"]})
+
+    def _register_model(self, release_id: str) -> dict[str, Any] | None:
+        if self.registry is None:
+            return None
+        with self.sessions() as db:
+            release, service = self._release(db, release_id)
+            if release.kind != "model":
+                return None
+            if (release.evidence or {}).get("mlflow"):
+                return dict(release.evidence["mlflow"])
+            view = {"id": release.id, "digest": release.digest, "version": release.version}
+            lineage = dict((release.evidence or {}).get("lineage") or {})
+        try:
+            registered: dict[str, Any] | None = self.registry.register(service, view, lineage)
+            kind, message = "registry_registered", (
+                f"registered {service} v{view['version']} as MLflow model version "
+                f"{registered['version']}" if registered else "")
+        except RegistryError as exc:
+            registered, kind, message = None, "registry_failed", str(exc)
+        with self._tx() as db:
+            release, service = self._release(db, release_id)
+            if registered is not None:
+                release.evidence = {**(release.evidence or {}), "mlflow": registered}
+                release.registry_uri = registered["uri"]
+            self._event(db, service, "", release_id, kind, message, registered)
+        return registered
+
+
