@@ -47,22 +47,28 @@ def deploy(path: Annotated[Path, typer.Argument(help=".bento archive, bento fold
            env: Env = None,
            sample: Annotated[Path | None, typer.Option(help="CSV/.npy/.json sample rows, "
                                                              "for a model file")] = None,
-           team: Annotated[str, typer.Option(help="owning team")] = "") -> None:
+           team: Annotated[str, typer.Option(help="owning team")] = "",
+           cpu: Annotated[float, typer.Option(help="CPU cores it needs")] = 0.0,
+           memory_gb: Annotated[float, typer.Option(help="memory it needs (GB)")] = 0.0
+           ) -> None:
     """Deploy a bundle or a saved model and wait until it is live."""
     import goldenpath as gp
     from goldenpath._cli_inputs import export_bento_dir, load_model_file, load_sample
 
+    resources = {"cpu": cpu, "memory_gb": memory_gb} if cpu or memory_gb else None
     if path.is_dir():
         archive, default = export_bento_dir(path)
-        d = gp.deploy_archive(archive, name=name or default, env=env, team=team)
+        d = gp.deploy_archive(archive, name=name or default, env=env, team=team,
+                              resources=resources)
     elif path.suffix == ".bento":
-        d = gp.deploy_archive(path, name=name or path.stem.split("-")[0], env=env, team=team)
+        d = gp.deploy_archive(path, name=name or path.stem.split("-")[0], env=env, team=team,
+                              resources=resources)
     else:
         if sample is None:
             raise InvalidInput(f"{path} is a model file: goldenpath needs sample rows to infer "
                                "its schema", "pass --sample X_test.csv (or .npy / .json)")
         d = gp.deploy(load_model_file(path), name=name or path.stem, sample=load_sample(sample),
-                      env=env, team=team)
+                      env=env, team=team, resources=resources)
     if isinstance(d, gp.Promotion):
         console.print(f"[yellow]waiting for approval[/] in {d.environment}: an approver runs "
                       f"goldenpath approve {d.service} --env {d.environment}")
@@ -152,7 +158,10 @@ def release_app_cmd(name: Annotated[str, typer.Option(help="service name")],
     console.print(f"created {name} v{release['version']} ({release['id']})")
     if env:
         after = c.last_event_id(name)
-        c.deploy(release["id"], env)
+        if c.deploy(release["id"], env).get("status") == "waiting_for_approval":
+            console.print(f"[yellow]waiting for approval[/] in {env}: an approver runs "
+                          f"goldenpath approve {name} --env {env}")
+            return
         info = c.wait(name, env, after=after)
         console.print(f"[green]live[/] {name} v{info['release_version']} in {env}")
 

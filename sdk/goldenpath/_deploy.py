@@ -65,12 +65,12 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
 
 
 def deploy_archive(archive: Path, *, name: str, env: str | None = None, team: str = "",
-                   quiet: bool = False) -> Deployment:
+                   quiet: bool = False, resources: dict[str, float] | None = None) -> Any:
     """Upload an exported .bento archive and make it live (the CLI's path)."""
     progress = Progress(steps=("upload", "deploy", "live"), quiet=quiet)
     try:
         return _ship(client(), archive, check_name(name), env or current().environment, team,
-                     progress)
+                     progress, resources=resources)
     except GoldenpathError as exc:
         progress.fail(str(exc))
         raise

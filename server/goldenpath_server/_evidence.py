@@ -3,6 +3,7 @@ SDK attaches (lineage, model card, metrics, parity), shaped into the policies' c
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,13 @@ def unpinned(requirements: list[str]) -> list[str]:
 
 
 def resources_of(spec: dict[str, Any]) -> dict[str, float]:
-    raw = spec.get("resources") or {}
+    """What the release asks for: the spec's `resources`, or the bundle's
+    `goldenpath.resources` label (JSON), as the Kubernetes target reads them."""
+    raw: Any = spec.get("resources") or (spec.get("labels") or {}).get("goldenpath.resources")
+    try:
+        raw = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
+    except (ValueError, TypeError):
+        raw = {}
     return {"cpu": float(raw.get("cpu") or 0), "memory_gb": float(raw.get("memory_gb") or 0),
             "replicas": float(raw.get("replicas") or 1)}
 

@@ -118,3 +118,12 @@ def test_the_example_platform_config_adds_its_rules_to_the_builtin_set() -> None
     names = [p.name for p in PolicySet.load(config.policy_files).policies]
     assert "bundle-scanned" in names and names[-1] == "data-fingerprinted"
     assert config.environments["prod"].approvals == 1
+
+
+def test_resources_come_from_the_spec_or_the_bundle_label() -> None:
+    from goldenpath_server._evidence import resources_of
+
+    assert resources_of({"resources": {"cpu": 2, "memory_gb": 4}})["cpu"] == 2.0
+    label = {"labels": {"goldenpath.resources": '{"cpu": 1, "memory_gb": 3, "gpu": 1}'}}
+    assert resources_of(label) == {"cpu": 1.0, "memory_gb": 3.0, "replicas": 1.0}
+    assert resources_of({"labels": {"goldenpath.resources": "not json"}})["cpu"] == 0.0
