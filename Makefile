@@ -19,5 +19,8 @@ cluster:       ## build (once, cached) and start a real Kubernetes control plane
 cluster-down:
 	scripts/cluster/down.sh
 
+bench:         ## benchmarks vs BentoML and MLflow; rewrites docs/benchmarks.md (~15 min)
+	bench/run_all.sh
+
 lint:
 	.venv/bin/ruff check sdk server serving tests

@@ -1,0 +1,60 @@
+"""The promotion server exactly as `goldenpath server` runs it (create_app + uvicorn, same
+options), except that every environment's Target is a stand-in that reports the seeded
+deployments healthy. Without it the local target's monitor would try to restart 1,400
+seeded "live" deployments that have no process. Routes, store and SQLite are the product's.
+
+    .venv/bin/python bench/_seeded_server.py --home DIR --port N
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import uvicorn
+
+from goldenpath_server import Platform, Settings, create_app
+
+
+class StaticTarget:
+    """Reports every deployment healthy; deploying answers at once."""
+
+    name = "static"
+
+    def deploy(self, rollout: Any, state: dict[str, Any], progress: Any) -> dict[str, Any]:
+        return {**state, "url": f"http://{rollout.key}.invalid"}
+
+    adopt = deploy
+
+    def health(self, state: dict[str, Any]) -> tuple[bool, str]:
+        return True, "static"
+
+    def logs(self, state: dict[str, Any], tail: int) -> list[str]:
+        return []
+
+    def stop(self, state: dict[str, Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--home", required=True)
+    p.add_argument("--port", type=int, required=True)
+    a = p.parse_args()
+    settings = Settings(home=a.home, port=a.port)
+    target = StaticTarget()
+    platform = Platform(settings, targets={env: target for env in settings.environments})
+    uvicorn.run(
+        create_app(settings, platform),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        timeout_graceful_shutdown=10,
+    )
+
+
+if __name__ == "__main__":
+    main()
