@@ -12,6 +12,10 @@ class TargetError(Exception):
     """A target could not bring a release live; the message is shown to the user as-is."""
 
 
+class RolloutInterrupted(Exception):
+    """The server is shutting down mid-rollout; the next start follows the rollout up."""
+
+
 @dataclass
 class Rollout:
     """What a target needs to run one release of one service in one environment."""

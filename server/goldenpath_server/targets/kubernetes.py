@@ -5,6 +5,7 @@ apply (one field manager), then a real rollout watch until Available or a clear 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -13,7 +14,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from goldenpath_server.targets._base import Progress, Rollout, TargetError
+from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
 from goldenpath_server.targets._template import KINDS, TemplateSettings, render
 
 FIELD_MANAGER = "goldenpath"
@@ -32,8 +33,10 @@ class KubernetesTarget:
     name = "kubernetes"
 
     def __init__(self, settings: TemplateSettings, kubeconfig: str = "", context: str = "",
-                 rollout_timeout_s: float = 180.0) -> None:
+                 rollout_timeout_s: float = 180.0,
+                 stopping: threading.Event | None = None) -> None:
         self.settings = settings
+        self._stopping = stopping or threading.Event()
         self.rollout_timeout_s = rollout_timeout_s
         self.api = k8s_config.new_client_from_config(config_file=kubeconfig or None,
                                                      context=context or None)
@@ -120,6 +123,8 @@ class KubernetesTarget:
         last = ""
         unreachable_since: float | None = None
         while time.monotonic() < deadline:
+            if self._stopping.is_set():
+                raise RolloutInterrupted(rollout.key)
             try:
                 dep = self._deployment(rollout.service)
                 unreachable_since = None

@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import requests
 
-from goldenpath_server.targets._base import Progress, Rollout, TargetError
+from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
 from goldenpath_server.targets._forwarder import Forwarders
 
 DRAIN_SECONDS = 2.0
@@ -35,8 +35,10 @@ class LocalProcessTarget:
 
     name = "local"
 
-    def __init__(self, runtime_dir: Path, ready_timeout_s: float = 180.0) -> None:
+    def __init__(self, runtime_dir: Path, ready_timeout_s: float = 180.0,
+                 stopping: threading.Event | None = None) -> None:
         self.runtime_dir = runtime_dir
+        self._stopping = stopping or threading.Event()
         self.ready_timeout_s = ready_timeout_s
         (runtime_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._forwarders = Forwarders()
@@ -52,7 +54,7 @@ class LocalProcessTarget:
         proc = self._spawn(rollout.bundle_dir, port, log)
         try:
             self._wait_ready(proc, port, log)
-        except TargetError:
+        except (TargetError, RolloutInterrupted):
             _terminate(proc.pid)
             raise
         front = self._forwarders.ensure(rollout.key, state.get("front_port"))
@@ -120,6 +122,8 @@ class LocalProcessTarget:
     def _wait_ready(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
+            if self._stopping.is_set():
+                raise RolloutInterrupted(str(port))
             if proc.poll() is not None:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
                 raise TargetError(f"bentoml serve exited with code {proc.returncode} before "
