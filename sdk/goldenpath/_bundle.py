@@ -7,6 +7,7 @@ pinned to this environment, so stock `bentoml serve` runs it anywhere those are 
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata as importlib_metadata
 import io
 import json
@@ -185,7 +186,7 @@ def pinned_requirements(pickled: bytes, kind: str, schema: Schema) -> list[str]:
         modules.add("pandas")
     if kind == "pytorch":
         modules.add("torch")
-    dists = importlib_metadata.packages_distributions()
+    dists = _distributions()
     pins: dict[str, str] = {}
     for module in modules:
         for dist in dists.get(module, []):
@@ -193,6 +194,12 @@ def pinned_requirements(pickled: bytes, kind: str, schema: Schema) -> list[str]:
                 continue
             pins[dist] = importlib_metadata.version(dist)
     return sorted(f"{d}=={v}" for d, v in pins.items())
+
+
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    """module -> distributions; walking every installed package costs ~0.25 s, so once."""
+    return dict(importlib_metadata.packages_distributions())
 
 
 def _register_local_code(pickled: bytes) -> list[Any]:
