@@ -379,16 +379,26 @@ class Platform(Governance, Oversight):
         while not self._stop.wait(5.0):
             try:
                 with self.sessions() as db:
-                    live = [(d.release_id, d.environment, dict(d.target_state)) for d in
-                            db.scalars(select(DeploymentRow).where(
-                                DeploymentRow.status == "live"))]
-                for release_id, environment, state in live:
+                    live = [(d.id, d.updated_at, d.release_id, d.environment,
+                             dict(d.target_state)) for d in db.scalars(
+                                select(DeploymentRow).where(DeploymentRow.status == "live"))]
+                for dep_id, seen_at, release_id, environment, state in live:
                     ok, reason = self._target(environment).health(state)
-                    if not ok and not self._stop.is_set():
+                    if not ok and not self._stop.is_set() and self._claim(dep_id, seen_at):
                         log.warning("restarting %s in %s: %s", release_id, environment, reason)
                         self._roll_out(release_id, environment, adopt=True)
             except Exception:  # the monitor must outlive any single bad check
                 log.exception("monitor pass failed")
+
+    def _claim(self, dep_id: int, seen_at: datetime) -> bool:
+        """Take a live deployment over for a restart, unless it changed since it was seen
+        (a rollout or an undeploy in between owns it: restarting would orphan a process).
+        It stays `live` for readers; the new updated_at tells a second claimer it lost."""
+        with self._tx() as db:
+            claimed = db.execute(update(DeploymentRow).where(
+                DeploymentRow.id == dep_id, DeploymentRow.status == "live",
+                DeploymentRow.updated_at == seen_at).values(updated_at=utcnow()))
+            return claimed.rowcount == 1  # type: ignore[attr-defined]
 
     # -- helpers -----------------------------------------------------------------------
     def _target(self, environment: str) -> Target:
