@@ -60,6 +60,9 @@ class EnvironmentConfig(BaseModel):
     context: str = ""  # kubeconfig context (kubernetes)
     namespace: str = ""  # namespace (kubernetes); default gp-<environment>
     kubeconfig: str = ""  # path; default: $KUBECONFIG / ~/.kube/config
+    runtime_image: str = ""  # kubernetes: the serving runtime image, pinned by digest
+    bundle_base_url: str = ""  # kubernetes: the server URL pods fetch bundles from
+    replicas: int = 2  # kubernetes: replicas per release (the HPA may add more)
     approvals: int = 0  # approvals needed before a release goes live here
     policies: EnvironmentPolicies = Field(default_factory=EnvironmentPolicies)
 

@@ -44,7 +44,13 @@ from goldenpath_server._oversight import Oversight
 from goldenpath_server._policies import PolicySet
 from goldenpath_server._registry import ModelRegistry
 from goldenpath_server._settings import Settings
-from goldenpath_server.targets import LocalProcessTarget, Rollout, Target, TargetError
+from goldenpath_server.targets import (
+    LocalProcessTarget,
+    Rollout,
+    RolloutInterrupted,
+    Target,
+    TargetError,
+)
 
 log = logging.getLogger("goldenpath.server")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
@@ -73,23 +79,42 @@ class Platform(Governance, Oversight):
         self.access = Access(self.sessions, settings.token, self._write_lock)
         self.webhooks = WebhookSender(self.config.webhooks, self.events_since, self.head_seq)
         self.registry = (ModelRegistry(settings.mlflow_tracking_uri,
-                                       f"http://{settings.host}:{settings.port}")
+                                       settings.public_url())
                          if settings.mlflow_tracking_uri else None)
+        self._stop = threading.Event()  # set on shutdown; targets stop waiting on rollouts
         self.targets: dict[str, Target] = targets or self._make_targets()
         self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gp-rollout")
-        self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
 
     def _make_targets(self) -> dict[str, Target]:
-        local = LocalProcessTarget(self.settings.runtime_dir, self.settings.rollout_timeout_s)
+        local = LocalProcessTarget(self.settings.runtime_dir, self.settings.rollout_timeout_s,
+                                   stopping=self._stop)
         targets: dict[str, Target] = {}
         for name, env in self.config.environments.items():
             if env.target == "local":
                 targets[name] = local
+            elif env.target == "kubernetes":
+                targets[name] = self._kubernetes_target(name, env)
             else:
                 raise ConfigurationError(f"environment {name!r} has unknown target "
                                          f"{env.target!r}", "use `local` or `kubernetes`")
         return targets
+
+    def _kubernetes_target(self, name: str, env: EnvironmentConfig) -> Target:
+        from goldenpath_server.targets.kubernetes import KubernetesTarget, TemplateSettings
+
+        if not _DIGEST_IMAGE.match(env.runtime_image):
+            raise ConfigurationError(
+                f"environment {name!r} delivers to Kubernetes but its runtime_image "
+                f"{env.runtime_image!r} is not an image pinned by digest",
+                "build serving/Dockerfile and set runtime_image: REGISTRY/IMG@sha256:...")
+        template = TemplateSettings(
+            namespace=env.namespace or f"gp-{name}", runtime_image=env.runtime_image,
+            bundle_base_url=env.bundle_base_url or self.settings.public_url(),
+            replicas=env.replicas)
+        return KubernetesTarget(template, kubeconfig=env.kubeconfig, context=env.context,
+                                stopping=self._stop,
+                                rollout_timeout_s=self.settings.rollout_timeout_s)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -319,8 +344,9 @@ class Platform(Governance, Oversight):
     def _roll_out(self, release_id: str, environment: str, adopt: bool = False) -> None:
         with self.sessions() as db:
             release, service = self._release(db, release_id)
-            dep = self._deployment(db, self._service(db, service), environment)
-            rollout = self._rollout(release, service, environment)
+            svc = self._service(db, service)
+            dep = self._deployment(db, svc, environment)
+            rollout = self._rollout(release, service, environment, svc.team)
             state = dict(dep.target_state)
 
         def progress(message: str) -> None:
@@ -333,6 +359,9 @@ class Platform(Governance, Oversight):
                 new_state = target.adopt(rollout, state, progress)
             else:
                 new_state = target.deploy(rollout, state, progress)
+        except RolloutInterrupted:  # shutting down: stays rolling_out, reconciled at start
+            log.info("left %s in %s rolling out for the next start", service, environment)
+            return
         except Exception as exc:  # any target failure must end the rollout, never hang it
             reason = str(exc) if isinstance(exc, TargetError) else f"{type(exc).__name__}: {exc}"
             self._finish(service, environment, release_id, "failed", reason, state, adopt)
@@ -359,9 +388,11 @@ class Platform(Governance, Oversight):
                         message or f"{service} is live in {environment} at {dep.url}",
                         {"url": dep.url})
 
-    def _rollout(self, release: ReleaseRow, service: str, environment: str) -> Rollout:
+    def _rollout(self, release: ReleaseRow, service: str, environment: str,
+                 team: str) -> Rollout:
         return Rollout(service=service, environment=environment, release_id=release.id,
                        kind=release.kind, digest=release.digest, image=release.image,
+                       team=team,
                        bundle_dir=(self.artifacts.unpacked_path(release.digest)
                                    if release.kind == "model" else None),
                        port=int(release.spec.get("port", 3000)), spec=release.spec)

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     rollout_timeout_s: float = 180.0
     stop_deployments_on_exit: bool = False
     mlflow_tracking_uri: str = ""  # when set, model releases are registered there
+    external_url: str = ""  # how pods and others reach this server; default http://host:port
 
     @property
     def artifacts_dir(self) -> Path:
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
     @property
     def runtime_dir(self) -> Path:
         return self.home / "runtime"
+
+    def public_url(self) -> str:
+        """Where others (pods, webhooks consumers) reach this server."""
+        return self.external_url or f"http://{self.host}:{self.port}"
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'goldenpath.db'}"
