@@ -23,7 +23,6 @@ import yaml
 from goldenpath.errors import InvalidBundle, PayloadTooLarge
 
 
-
 @dataclass(frozen=True)
 class BundleInfo:
     """What the server learns from a bundle's metadata files."""
