@@ -8,7 +8,7 @@
 
 Without a file, dev, staging and prod all use the local process target, the default policy
 set warns and nothing needs approval. `policies:` per environment picks each rule's action
-and the thresholds the rules compare against (see examples/platform/goldenpath.yaml).
+and the thresholds the rules compare against (see docs/examples/platform/goldenpath.yaml).
 """
 
 from __future__ import annotations
