@@ -25,6 +25,7 @@ from goldenpath._deploy import (
 )
 from goldenpath._deploy import list_services as list  # noqa: A001 - the public name is gp.list
 from goldenpath._deployment import Deployment
+from goldenpath._panel import panel
 from goldenpath._promotion import Promotion
 from goldenpath.errors import GoldenpathError
 
@@ -32,4 +33,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Config", "Deployment", "GoldenpathError", "Promotion", "__version__", "approve",
            "configure", "deploy", "deploy_archive", "errors", "get", "inventory", "list",
-           "rollback", "verify_audit"]
+           "panel", "rollback", "verify_audit"]

@@ -9,8 +9,6 @@ from typing import Any
 import pytest
 from _platform import Platform
 
-pytest.importorskip("ipywidgets")
-
 
 @pytest.fixture
 def sdk(platform: Platform) -> Iterator[Any]:
@@ -33,10 +31,9 @@ def _wait_live(sdk: Any, name: str, env: str, timeout: float = 120) -> None:
 
 
 def test_table_lists_deployments_and_promotes(sdk: Any) -> None:
-    from goldenpath_jupyter import panel
     from goldenpath_jupyter.widgets import DeploymentsTable
 
-    assert panel().children  # the public entry point renders
+    assert sdk.panel().children  # gp.panel(), the public entry point, renders
     table = DeploymentsTable(sdk=sdk)
     text = " ".join(getattr(r.children[0], "value", "") for r in table.rows.children)
     assert "iris" in text and "live" in text
