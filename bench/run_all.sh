@@ -40,6 +40,7 @@ step phases  $PY bench/profile_deploy.py
 step serving $PY bench/bench_serving.py --reps "${SERVING_REPS:-2}"
 step server  $PY bench/bench_server.py
 step bundle  $PY bench/bench_bundle.py
+step kubernetes $PY bench/bench_kubernetes.py
 (IFS=,; echo "{${timings[*]}}") > bench/results/timings.json
 $PY bench/report.py
 echo "tables: docs/benchmarks.md; raw results: bench/results/*.json" >&2
