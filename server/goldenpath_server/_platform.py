@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, defer, load_only, sessionmaker
 
 from goldenpath.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from goldenpath_server import _audit
@@ -216,10 +216,14 @@ class Platform(Governance, Oversight):
     # -- services ----------------------------------------------------------------------
     def list_services(self) -> list[dict[str, Any]]:
         with self.sessions() as db:
+            # the listing shows no JSON columns: skip loading (and decoding) them
             services = db.scalars(select(ServiceRow).order_by(ServiceRow.name)).all()
-            deployments = db.scalars(select(DeploymentRow)).all()
-            releases = {r.id: r for r in db.scalars(select(ReleaseRow).where(
-                ReleaseRow.id.in_([d.release_id for d in deployments])))}
+            deployments = db.scalars(select(DeploymentRow).options(
+                defer(DeploymentRow.target_state))).all()
+            releases = {r.id: r for r in db.scalars(
+                select(ReleaseRow).options(load_only(ReleaseRow.id, ReleaseRow.version,
+                                                     ReleaseRow.digest))
+                .where(ReleaseRow.id.in_([d.release_id for d in deployments])))}
             names = {s.id: s.name for s in services}
             by_service: dict[int, list[dict[str, Any]]] = {}
             for dep in deployments:
@@ -302,12 +306,17 @@ class Platform(Governance, Oversight):
                                    reason="rollback", promotion_id=promotion_id)
 
     def status(self, service: str, environment: str) -> dict[str, Any]:
-        with self.sessions() as db:
-            svc = self._service(db, service)
-            dep = self._deployment(db, svc, environment)
-            release = db.get(ReleaseRow, dep.release_id)
-            assert release is not None
-            return _deployment_view(dep, release, service)
+        with self.sessions() as db:  # one joined query: this is the SDK's polling read
+            row = db.execute(
+                select(DeploymentRow, ReleaseRow)
+                .join(ServiceRow, ServiceRow.id == DeploymentRow.service_id)
+                .join(ReleaseRow, ReleaseRow.id == DeploymentRow.release_id)
+                .where(ServiceRow.name == service, DeploymentRow.environment == environment)
+            ).first()
+            if row is None:  # say which is missing: the service or its deployment
+                self._deployment(db, self._service(db, service), environment)
+            assert row is not None
+            return _deployment_view(row[0], row[1], service)
 
     def logs(self, service: str, environment: str, tail: int = 200) -> list[str]:
         with self.sessions() as db:

@@ -26,7 +26,7 @@ ADMIN = "governance-admin-token"
 
 @pytest.fixture()
 def governed_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    srv = start_server(tmp_path, {"GOLDENPATH_CONFIG": str(REPO / "examples" / "platform" /
+    srv = start_server(tmp_path, {"GOLDENPATH_CONFIG": str(REPO / "docs" / "examples" / "platform" /
                                                            "goldenpath.yaml"),
                                   "GOLDENPATH_TOKEN": ADMIN})
     yield srv

@@ -113,7 +113,8 @@ def test_unpinned_requirements() -> None:
 def test_the_example_platform_config_adds_its_rules_to_the_builtin_set() -> None:
     from goldenpath_server._environments import load_platform_config
 
-    example = Path(__file__).resolve().parents[2] / "examples" / "platform" / "goldenpath.yaml"
+    repo = Path(__file__).resolve().parents[2]
+    example = repo / "docs" / "examples" / "platform" / "goldenpath.yaml"
     config = load_platform_config(example, [])
     names = [p.name for p in PolicySet.load(config.policy_files).policies]
     assert "bundle-scanned" in names and names[-1] == "data-fingerprinted"
