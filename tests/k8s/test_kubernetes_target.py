@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 import goldenpath
 from goldenpath import _config, errors
 from goldenpath._client import Client
+from tests._race import race
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME = "registry.example/goldenpath-serving@sha256:" + "b" * 64
@@ -234,20 +234,8 @@ def test_two_promotions_at_once_one_wins(k8s_server: Any, apis: dict[str, Any]) 
     c = Client()
     release = c.request("POST", "/api/v1/services/racer/app-releases",
                         json={"image": APP_V1, "port": 8080, "team": "shop"})
-    outcomes: list[Any] = []
-
-    def go() -> None:
-        try:
-            outcomes.append(c.deploy(release["id"], "dev"))
-        except errors.Conflict as exc:
-            outcomes.append(exc)
-
-    threads = [threading.Thread(target=go) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(isinstance(o, errors.Conflict) for o in outcomes) == 1
+    _, conflicts = race(lambda: c.deploy(release["id"], "dev"), 2)
+    assert len(conflicts) == 1
     assert c.wait("racer", "dev", timeout=90)["status"] == "live"
     rs = apis["apps"].list_namespaced_replica_set(NAMESPACE,
                                                   label_selector="app.kubernetes.io/name=racer")

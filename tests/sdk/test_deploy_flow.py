@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from goldenpath import errors
+from tests._race import race
 
 
 def _pipeline(X: Any, y: Any, C: float = 1.0) -> Any:
@@ -87,20 +88,7 @@ def test_two_deploys_at_once_one_wins_the_other_conflicts(gp: Any, iris: tuple) 
     X, y = iris
     d = gp.deploy(_pipeline(X, y), name="flow-race", sample=X[:5], quiet=True)
     c = client()
-    results: list[Any] = []
-
-    def promote() -> None:
-        try:
-            results.append(c.deploy(d.release_id, "staging"))
-        except errors.Conflict as exc:
-            results.append(exc)
-
-    threads = [threading.Thread(target=promote) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    conflicts = [r for r in results if isinstance(r, errors.Conflict)]
+    _, conflicts = race(lambda: c.deploy(d.release_id, "staging"), 2)
     assert len(conflicts) == 1 and "already rolling out" in conflicts[0].message
     live = c.wait("flow-race", "staging")
     assert live["status"] == "live"

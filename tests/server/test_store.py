@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 
 from goldenpath import errors
 from goldenpath_server import Platform, Settings
+from tests._race import race
 
 IMAGE = "registry.example/web@sha256:" + "a" * 64
 
@@ -84,20 +84,8 @@ def test_concurrent_deploys_of_one_service_conflict(platform: Platform,
                                                     bundle_archive: Path) -> None:
     release = platform.create_model_release("store", _chunks(bundle_archive, platform),
                                             actor="ds")
-    outcomes: list[Any] = []
-
-    def go() -> None:
-        try:
-            outcomes.append(platform.deploy(release["id"], "staging", actor="ds"))
-        except errors.Conflict as exc:
-            outcomes.append(exc)
-
-    threads = [threading.Thread(target=go) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(isinstance(o, errors.Conflict) for o in outcomes) == 2
+    _, conflicts = race(lambda: platform.deploy(release["id"], "staging", actor="ds"), 3)
+    assert len(conflicts) == 2
     assert _wait(platform, "store", "staging")["status"] == "live"
     platform.undeploy("store", "staging", actor="ds")
 
