@@ -83,7 +83,8 @@ def list_services() -> None:
     """List services and where they run."""
     import goldenpath as gp
 
-    table = Table("service", "kind", "environment", "version", "status", "endpoint")
+    table = Table("service", "kind", "environment", "version", "status")
+    table.add_column("endpoint", no_wrap=True, min_width=24)  # a URL is copied, never cut
     for svc in gp.list():
         for dep in svc["deployments"] or [{}]:
             table.add_row(svc["name"], svc["kind"], dep.get("environment", "-"),
