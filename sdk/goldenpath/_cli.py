@@ -83,8 +83,11 @@ def list_services() -> None:
     """List services and where they run."""
     import goldenpath as gp
 
-    table = Table("service", "kind", "environment", "version", "status")
-    table.add_column("endpoint", no_wrap=True, min_width=24)  # a URL is copied, never cut
+    table = Table()
+    table.add_column("service", no_wrap=True)  # names and URLs get copied: never cut them
+    for header in ("kind", "env", "version", "status"):
+        table.add_column(header)
+    table.add_column("endpoint", no_wrap=True, min_width=24)
     for svc in gp.list():
         for dep in svc["deployments"] or [{}]:
             table.add_row(svc["name"], svc["kind"], dep.get("environment", "-"),
