@@ -50,7 +50,6 @@ class Bundle:
     name: str
     tag: str
     archive: Path
-    bento_path: Path
     kind: str
     schema: Schema
     requirements: list[str]
@@ -116,7 +115,7 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
     )
     sys.modules.pop("service", None)
     archive = Path(bentoml.bentos.export_bento(bento.tag, str(workdir / f"{name}.bento")))
-    return Bundle(name=name, tag=str(bento.tag), archive=archive, bento_path=Path(bento.path),
+    return Bundle(name=name, tag=str(bento.tag), archive=archive,
                   kind=kind, schema=schema, requirements=requirements,
                   sample_inputs=sample_inputs, predictions=predictions, labels=all_labels)
 

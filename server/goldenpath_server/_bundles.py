@@ -13,7 +13,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -62,16 +61,6 @@ class ArtifactStore:
     def begin_upload(self) -> Upload:
         """A new upload, written to a temp file until `ingest` moves it into place."""
         return Upload(self)
-
-    def receive(self, chunks: Iterable[bytes]) -> BundleInfo:
-        """Stream `chunks` to disk, verify the archive, keep it by digest; InvalidBundle if bad."""
-        upload = self.begin_upload()
-        try:
-            for chunk in chunks:
-                upload.write(chunk)
-            return self.ingest(upload)
-        finally:
-            upload.abort()
 
     def ingest(self, upload: Upload) -> BundleInfo:
         """Verify a finished upload and keep it under its digest."""

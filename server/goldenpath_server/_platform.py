@@ -332,10 +332,7 @@ class Platform(Governance, Oversight):
                         f"remove {service} from {environment}")
             if dep.status == "rolling_out":
                 raise _busy(service, environment)
-            target = self._target(environment)
-            target.stop(dep.target_state)
-            if isinstance(target, LocalProcessTarget):
-                target.release_endpoint(f"{service}.{environment}")
+            self._target(environment).stop(dep.target_state)
             db.delete(dep)
             self._event(db, service, environment, dep.release_id, "undeployed",
                         f"{who.name} removed {service} from {environment}", actor=who.name)

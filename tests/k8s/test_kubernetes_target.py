@@ -220,14 +220,19 @@ def test_unschedulable_gpu_request_fails_with_the_scheduler_reason(k8s_server: A
 
 def test_undeploy_removes_what_the_template_created_and_nothing_else(
         k8s_server: Any, apis: dict[str, Any]) -> None:
+    c = Client()
+    release = c.request("POST", "/api/v1/services/tidy-web/app-releases",
+                        json={"image": APP_V1, "port": 8080, "team": "shop"})
+    c.deploy(release["id"], "dev")
+    assert c.wait("tidy-web", "dev", timeout=90)["status"] == "live"
     apis["core"].create_namespaced_config_map(NAMESPACE, k8s.V1ConfigMap(
-        metadata=k8s.V1ObjectMeta(name="shop-web"), data={"keep": "me"}))
-    Client().request("DELETE", "/api/v1/services/shop-web/environments/dev")
+        metadata=k8s.V1ObjectMeta(name="tidy-web"), data={"keep": "me"}))
+    c.request("DELETE", "/api/v1/services/tidy-web/environments/dev")
     for kind, reader, group in MANAGED:
         with pytest.raises(ApiException) as missing:
-            getattr(apis[group], reader)("shop-web", NAMESPACE)
+            getattr(apis[group], reader)("tidy-web", NAMESPACE)
         assert missing.value.status == 404, kind
-    assert apis["core"].read_namespaced_config_map("shop-web", NAMESPACE).data == {"keep": "me"}
+    assert apis["core"].read_namespaced_config_map("tidy-web", NAMESPACE).data == {"keep": "me"}
 
 
 def test_two_promotions_at_once_one_wins(k8s_server: Any, apis: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from goldenpath import errors
 from goldenpath_server import Platform, Settings
@@ -74,8 +75,11 @@ def test_model_release_deploys_and_rolls_back(platform: Platform, bundle_archive
     live = _wait(platform, "store", "dev")
     assert live["release_version"] == 2 and live["previous_release_id"] == v1["id"]
     platform.rollback("store", "dev", actor="ds")
-    assert _wait(platform, "store", "dev")["release_version"] == 1
+    url = _wait(platform, "store", "dev")["url"]
+    assert platform.status("store", "dev")["release_version"] == 1
     platform.undeploy("store", "dev", actor="ds")
+    with pytest.raises(requests.ConnectionError):  # the stable endpoint is given up too
+        requests.get(f"{url}/readyz", timeout=5)
     with pytest.raises(errors.NotFound):
         platform.status("store", "dev")
 

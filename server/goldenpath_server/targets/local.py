@@ -65,7 +65,8 @@ class LocalProcessTarget:
             threading.Timer(DRAIN_SECONDS, _terminate, args=(old_pid,)).start()
         progress(f"live at http://127.0.0.1:{front}")
         return {"pid": proc.pid, "port": port, "front_port": front, "log": str(log),
-                "bundle_dir": str(rollout.bundle_dir), "url": f"http://127.0.0.1:{front}"}
+                "bundle_dir": str(rollout.bundle_dir), "key": rollout.key,
+                "url": f"http://127.0.0.1:{front}"}
 
     def adopt(self, rollout: Rollout, state: dict[str, Any], progress: Progress
               ) -> dict[str, Any]:
@@ -99,11 +100,11 @@ class LocalProcessTarget:
         return lines[-tail:]
 
     def stop(self, state: dict[str, Any]) -> None:
+        """Stop the process and give up its stable endpoint."""
         if _alive(state):
             _terminate(int(state["pid"]))
-
-    def release_endpoint(self, rollout_key: str) -> None:
-        self._forwarders.remove(rollout_key)
+        if state.get("key"):
+            self._forwarders.remove(str(state["key"]))
 
     def close(self) -> None:
         self._forwarders.close()
