@@ -67,7 +67,7 @@ def stop_model_processes(home: Path) -> None:
 
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if "bentoml" in cmd and str(home) in cmd:
+        if ("bentoml" in cmd or "_warm_worker" in cmd) and str(home) in cmd:
             try:
                 os.killpg(os.getpgid(proc.info["pid"]), signal.SIGKILL)
             except (ProcessLookupError, PermissionError):

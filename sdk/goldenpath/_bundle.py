@@ -16,26 +16,24 @@ import pickletools
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import sysconfig
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
-import numpy as np
 
 import goldenpath_serving
 from goldenpath._kinds import detect_kind, predict_sample
-from goldenpath.errors import InvalidInput, ParityError
+from goldenpath.errors import InvalidInput
 from goldenpath_serving import Schema, save_model
 from goldenpath_serving._schema import to_jsonable
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
 _ALWAYS = ("bentoml", "cloudpickle", "numpy")
+_OURS = ("goldenpath", "goldenpath_serving")
 _SERVICE_PY = '''"""Rendered by goldenpath: serves {model_tag} on the goldenpath_serving runtime."""
 from goldenpath_serving.service import model_service
 
@@ -98,6 +96,12 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
                                metadata=metadata) as bento_model:
         save_model(model, Path(bento_model.path), kind=kind, schema=schema,
                    output_schema={"example": predictions[:1]})
+        # what the model imports, so whoever serves it can preload that (the local target's
+        # warm worker does)
+        meta_file = Path(bento_model.path) / "goldenpath.json"
+        meta = json.loads(meta_file.read_text())
+        meta["modules"] = framework_modules(pickled, kind, schema)
+        meta_file.write_text(json.dumps(meta, indent=2))
     model_tag = str(bento_model.tag)
     build_ctx = Path(tempfile.mkdtemp(prefix="ctx-", dir=workdir))
     (build_ctx / "service.py").write_text(_SERVICE_PY.format(name=name, model_tag=model_tag))
@@ -120,62 +124,29 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
                   sample_inputs=sample_inputs, predictions=predictions, labels=all_labels)
 
 
-def check_parity(bundle: Bundle, timeout: float = 300) -> None:
-    """Load the bundled model in a fresh process, predict the sample, compare (ParityError)."""
-    unpacked = Path(tempfile.mkdtemp(prefix="parity-", dir=bundle.archive.parent))
-    with tarfile.open(bundle.archive) as archive:
-        archive.extractall(unpacked, filter="data")
-    src = unpacked / "src"
-    model_dirs = [p.parent for p in (unpacked / "models").rglob("goldenpath.json")]
-    if len(model_dirs) != 1:
-        raise ParityError(f"bundle {bundle.tag} does not contain its model",
-                          "rebuild the bundle; this is a goldenpath bug if it repeats")
-    proc = subprocess.run(
-        [sys.executable, "-m", "goldenpath_serving.parity", str(model_dirs[0])],
-        input=json.dumps(bundle.sample_inputs), capture_output=True, text=True,
-        cwd=src, env=_isolated_env(src), timeout=timeout)
-    if proc.returncode != 0:
-        raise ParityError("the bundled model failed to load or predict in a fresh process",
-                          "make sure everything the model needs is importable outside this "
-                          "notebook (define custom classes in the notebook or an installed "
-                          "package)", details={"stderr": proc.stderr[-4000:]})
-    remote = json.loads(proc.stdout)["predictions"]
-    differences = _differences(bundle.predictions, remote)
-    if differences:
-        raise ParityError(
-            f"the bundled model predicts differently from the original on "
-            f"{len(differences)} of {len(bundle.predictions)} sample rows",
-            "the model is not deterministic or depends on notebook state; fix that and retry",
-            details={"differences": differences[:10]})
-
-
-def _differences(local: list[Any], remote: list[Any]) -> list[dict[str, Any]]:
-    diffs = []
-    for i, (a, b) in enumerate(zip(local, remote, strict=False)):
-        try:
-            same = np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
-                               rtol=1e-6, atol=1e-8, equal_nan=True)
-        except (TypeError, ValueError):
-            same = a == b
-        if not same:
-            diffs.append({"row": i, "notebook": a, "bundle": b})
-    if len(local) != len(remote):
-        diffs.append({"row": "count", "notebook": len(local), "bundle": len(remote)})
-    return diffs
-
-
-def _isolated_env(src: Path) -> dict[str, str]:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONPATH"] = str(src)  # the runtime copy inside the bundle, not the installed one
-    return env
-
-
 def _sample_as_json(sample: Any) -> list[Any]:
     if hasattr(sample, "to_dict") and hasattr(sample, "columns"):
         return json.loads(sample.to_json(orient="records"))
     return to_jsonable(sample)
+
+
+def framework_modules(pickled: bytes, kind: str, schema: Schema) -> list[str]:
+    """Installed modules the model needs to load (numpy, sklearn.linear_model._logistic...)."""
+    modules = {"numpy"} | _pickle_modules(pickled, full=True)
+    if schema.kind == "dataframe":
+        modules.add("pandas")
+    if kind == "pytorch":
+        modules.add("torch")
+    dists = _distributions()
+    return sorted(m for m in modules if m.split(".")[0] in dists
+                  and m.split(".")[0] not in _OURS)
+
+
+def framework_hint(model: Any) -> list[str]:
+    """The installed module of the model's class, known before anything is pickled."""
+    module = type(model).__module__
+    top = module.split(".")[0]
+    return ["numpy", module] if top in _distributions() and top not in _OURS else ["numpy"]
 
 
 def pinned_requirements(pickled: bytes, kind: str, schema: Schema) -> list[str]:
@@ -220,8 +191,9 @@ def _register_local_code(pickled: bytes) -> list[Any]:
     return registered
 
 
-def _pickle_modules(pickled: bytes) -> set[str]:
-    """Top-level modules named by GLOBAL/STACK_GLOBAL opcodes, without unpickling anything."""
+def _pickle_modules(pickled: bytes, full: bool = False) -> set[str]:
+    """Top-level (or `full`: dotted) modules named by GLOBAL/STACK_GLOBAL opcodes, without
+    unpickling anything."""
     strings: list[str] = []
     memo: dict[int, str] = {}
     modules: set[str] = set()
@@ -234,7 +206,9 @@ def _pickle_modules(pickled: bytes) -> set[str]:
         elif name in ("BINGET", "LONG_BINGET", "GET") and arg in memo:
             strings.append(memo[arg])
         elif name == "GLOBAL":
-            modules.add(str(arg).split(" ")[0].split(".")[0])
+            modules.add(str(arg).split(" ")[0])
         elif name == "STACK_GLOBAL" and len(strings) >= 2:
-            modules.add(strings[-2].split(".")[0])
-    return {m for m in modules if m and m not in sys.builtin_module_names}
+            modules.add(strings[-2])
+    if not full:
+        modules = {m.split(".")[0] for m in modules}
+    return {m for m in modules if m and m.split(".")[0] not in sys.builtin_module_names}

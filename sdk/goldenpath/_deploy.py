@@ -6,12 +6,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from goldenpath._bundle import build_bundle, check_name, check_parity, default_name
+from goldenpath._bundle import build_bundle, check_name, default_name, framework_hint
 from goldenpath._client import Client
 from goldenpath._config import current
 from goldenpath._deployment import Deployment
 from goldenpath._lineage import collect_lineage, draft_card, lineage_labels
-from goldenpath._local_server import ensure_server
+from goldenpath._local_server import ensure_server, start_server, wait_for_server
+from goldenpath._parity import check_parity, prepare_parity
 from goldenpath._progress import Progress
 from goldenpath._promotion import WAITING, Promotion
 from goldenpath.errors import GoldenpathError, NotFound
@@ -40,7 +41,11 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
     environment = env or current().environment
     progress = Progress(quiet=quiet)
     try:
-        c = client()
+        c = Client(current())
+        # the server (if it needs starting) and the parity interpreter start up while the
+        # model is packaged
+        started = start_server(c)
+        prepare_parity(framework_hint(model))
         lineage = collect_lineage(notebook, data)
         with tempfile.TemporaryDirectory(prefix="goldenpath-") as tmp:
             progress.start("package")
@@ -57,6 +62,7 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
                                          bundle.requirements)}
             if card is not None:
                 evidence["card"] = card
+            wait_for_server(c, started)
             return _ship(c, bundle.archive, name, environment, team, progress,
                          resources=resources, evidence=evidence)
     except GoldenpathError as exc:

@@ -87,11 +87,14 @@ class Platform(Governance, Oversight):
         self._monitor: threading.Thread | None = None
 
     def _make_targets(self) -> dict[str, Target]:
-        local = LocalProcessTarget(self.settings.runtime_dir, self.settings.rollout_timeout_s,
-                                   stopping=self._stop)
+        local: LocalProcessTarget | None = None
         targets: dict[str, Target] = {}
         for name, env in self.config.environments.items():
             if env.target == "local":
+                local = local or LocalProcessTarget(
+                    self.settings.runtime_dir, self.settings.rollout_timeout_s,
+                    stopping=self._stop, warm=self.settings.local_warm_worker,
+                    warm_preload=self.settings.local_warm_preload)
                 targets[name] = local
             elif env.target == "kubernetes":
                 targets[name] = self._kubernetes_target(name, env)

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     stop_deployments_on_exit: bool = False
     mlflow_tracking_uri: str = ""  # when set, model releases are registered there
     external_url: str = ""  # how pods and others reach this server; default http://host:port
+    # the local target keeps one serving process imported and waiting (targets/_warm.py)
+    local_warm_worker: bool = True
+    local_warm_preload: list[str] = ["numpy", "sklearn"]  # until a deploy says otherwise
 
     @property
     def artifacts_dir(self) -> Path:

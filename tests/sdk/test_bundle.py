@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from goldenpath import errors
-from goldenpath._bundle import build_bundle, check_parity
+from goldenpath._bundle import build_bundle
+from goldenpath._parity import check_parity
 
 
 def _members(archive: Path) -> dict[str, int]:

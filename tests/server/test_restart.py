@@ -22,6 +22,16 @@ def _deploy(server: Any, iris: tuple) -> Any:
                              sample=X[:5], quiet=True), X
 
 
+def _serving_processes(home: Any) -> list[psutil.Process]:
+    """Processes serving a bundle of this server: they run in the unpacked bundle."""
+    bundles = str(home / "artifacts")
+    found = []
+    for proc in psutil.process_iter(["pid", "cwd"]):
+        if (proc.info["cwd"] or "").startswith(bundles):
+            found.append(proc)
+    return found
+
+
 def test_killed_server_re_adopts_running_model_on_restart(fresh_server: Any,
                                                           iris: tuple) -> None:
     previous = _config._current
@@ -41,12 +51,9 @@ def test_model_process_that_died_is_restarted(fresh_server: Any, iris: tuple) ->
     previous = _config._current
     try:
         d, X = _deploy(fresh_server, iris)
-        serving = [p for p in psutil.process_iter(["pid", "cmdline"])
-                   if "bentoml" in " ".join(p.info["cmdline"] or [])
-                   and str(fresh_server.home) in " ".join(p.info["cmdline"] or [])
-                   and "serve" in (p.info["cmdline"] or [])]
-        assert serving, "the model process should be running"
-        os.killpg(os.getpgid(serving[0].info["pid"]), signal.SIGKILL)
+        serving = _serving_processes(fresh_server.home)
+        assert len(serving) == 1, "one process should serve the model"
+        os.killpg(os.getpgid(serving[0].pid), signal.SIGKILL)
         events: list[str] = []
         import time
 

@@ -1,12 +1,14 @@
-"""The local process target: each release runs as a supervised `bentoml serve` subprocess.
+"""The local process target: each release runs as a supervised BentoML serving process.
 
+A single-worker bundle (goldenpath's own) is served by a warm worker: BentoML's HTTP worker,
+started and imported ahead of time (_warm.py). Anything else runs under `bentoml serve`.
 Model processes run in their own session so that a server crash does not take them down;
 after a restart the server re-adopts the ones still healthy and restarts the others.
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +22,13 @@ import requests
 
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
 from goldenpath_server.targets._forwarder import Forwarders
+from goldenpath_server.targets._warm import (
+    WarmPool,
+    bundle_modules,
+    metrics_dir,
+    serving_env,
+    warm_eligible,
+)
 
 DRAIN_SECONDS = 2.0
 
@@ -31,17 +40,20 @@ def free_port() -> int:
 
 
 class LocalProcessTarget:
-    """Runs bundles with `bentoml serve` on loopback, behind a stable forwarding port."""
+    """Runs bundles as BentoML serving processes on loopback, behind a stable forwarding port."""
 
     name = "local"
 
     def __init__(self, runtime_dir: Path, ready_timeout_s: float = 180.0,
-                 stopping: threading.Event | None = None) -> None:
+                 stopping: threading.Event | None = None, warm: bool = True,
+                 warm_preload: list[str] | None = None) -> None:
         self.runtime_dir = runtime_dir
         self._stopping = stopping or threading.Event()
         self.ready_timeout_s = ready_timeout_s
         (runtime_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._forwarders = Forwarders()
+        self._warm = WarmPool(runtime_dir, warm_preload or [], enabled=warm)
+        self._warm.refill()  # the first deploy finds one ready too
 
     def deploy(self, rollout: Rollout, state: dict[str, Any], progress: Progress
                ) -> dict[str, Any]:
@@ -50,21 +62,29 @@ class LocalProcessTarget:
                               "Kubernetes environment")
         port = free_port()
         log = self.runtime_dir / "logs" / f"{rollout.key}.{rollout.release_id}.log"
-        progress(f"starting bentoml serve on 127.0.0.1:{port}")
-        proc = self._spawn(rollout.bundle_dir, port, log)
+        warm = self._warm.enabled and warm_eligible(rollout.bundle_dir)
+        progress(f"starting {'a warm BentoML worker' if warm else 'bentoml serve'} on "
+                 f"127.0.0.1:{port}")
         try:
-            self._wait_ready(proc, port, log)
-        except (TargetError, RolloutInterrupted):
-            _terminate(proc.pid)
-            raise
+            proc = (self._warm.launch(rollout.bundle_dir, "127.0.0.1", port, log) if warm
+                    else self._spawn(rollout.bundle_dir, port, log))
+            try:
+                self._wait_ready(proc, port, log)
+            except (TargetError, RolloutInterrupted):
+                self._discard(proc.pid)
+                raise
+        finally:
+            # after this rollout, so the next spare does not compete with it for the CPU
+            self._warm.refill(bundle_modules(rollout.bundle_dir))
         front = self._forwarders.ensure(rollout.key, state.get("front_port"))
         self._forwarders.point(rollout.key, port)
         old_pid = state.get("pid")
-        if old_pid and old_pid != proc.pid:
+        if old_pid and old_pid != proc.pid and _alive(state):
             # connections already on the old process get DRAIN_SECONDS to finish
-            threading.Timer(DRAIN_SECONDS, _terminate, args=(old_pid,)).start()
+            threading.Timer(DRAIN_SECONDS, self._discard, args=(int(old_pid),)).start()
         progress(f"live at http://127.0.0.1:{front}")
-        return {"pid": proc.pid, "port": port, "front_port": front, "log": str(log),
+        return {"pid": proc.pid, "started": psutil.Process(proc.pid).create_time(),
+                "port": port, "front_port": front, "log": str(log),
                 "bundle_dir": str(rollout.bundle_dir), "key": rollout.key,
                 "url": f"http://127.0.0.1:{front}"}
 
@@ -77,7 +97,7 @@ class LocalProcessTarget:
             progress("re-adopted the running process")
             return {**state, "front_port": front, "url": f"http://127.0.0.1:{front}"}
         if _alive(state):
-            _terminate(int(state["pid"]))
+            self._discard(int(state["pid"]))
         progress("process gone; starting it again")
         return self.deploy(rollout, {"front_port": state.get("front_port")}, progress)
 
@@ -102,17 +122,21 @@ class LocalProcessTarget:
     def stop(self, state: dict[str, Any]) -> None:
         """Stop the process and give up its stable endpoint."""
         if _alive(state):
-            _terminate(int(state["pid"]))
+            self._discard(int(state["pid"]))
         if state.get("key"):
             self._forwarders.remove(str(state["key"]))
 
     def close(self) -> None:
+        self._warm.close()
         self._forwarders.close()
 
+    def _discard(self, pid: int) -> None:
+        """Stop a serving process and remove what it left behind."""
+        _terminate(pid)
+        shutil.rmtree(metrics_dir(self.runtime_dir, pid), ignore_errors=True)
+
     def _spawn(self, bundle_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "BENTOML_DO_NOT_TRACK": "True",
-               "BENTOML_HOME": str(self.runtime_dir / "bentoml")}
-        env.pop("PYTHONPATH", None)
+        env = serving_env(self.runtime_dir)
         with open(log, "ab") as out:
             return subprocess.Popen(
                 [sys.executable, "-m", "bentoml", "serve", str(bundle_dir), "--host",
@@ -127,15 +151,15 @@ class LocalProcessTarget:
                 raise RolloutInterrupted(str(port))
             if proc.poll() is not None:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-                raise TargetError(f"bentoml serve exited with code {proc.returncode} before "
-                                  f"it was ready:\n{tail}")
+                raise TargetError(f"the serving process exited with code {proc.returncode} "
+                                  f"before it was ready:\n{tail}")
             try:
                 if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.1)
-        raise TargetError(f"bentoml serve was not ready within {self.ready_timeout_s:.0f}s; "
+        raise TargetError(f"the serving process was not ready within {self.ready_timeout_s:.0f}s; "
                           f"see its log {log}")
 
 
@@ -145,9 +169,12 @@ def _alive(state: dict[str, Any]) -> bool:
         return False
     try:
         proc = psutil.Process(int(pid))
-        # guard against pid reuse: it must still be our bentoml serve of this bundle
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE and \
-            str(state.get("bundle_dir", "")) in " ".join(proc.cmdline())
+        if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        # guard against pid reuse: the same pid started at the same time is our process
+        if "started" in state:
+            return abs(proc.create_time() - float(state["started"])) < 0.01
+        return str(state.get("bundle_dir", "")) in " ".join(proc.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
 

@@ -1,0 +1,180 @@
+"""The local target's serving processes: warm BentoML workers, and `bentoml serve` otherwise."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import requests
+import yaml
+
+import goldenpath
+from goldenpath import _config
+from goldenpath_server.targets._warm import warm_eligible
+from tests._servers import ServerProcess, free_port, stop_model_processes
+
+
+@pytest.fixture()
+def configured(fresh_server: ServerProcess) -> Iterator[ServerProcess]:
+    previous = _config._current
+    goldenpath.configure(server=fresh_server.url)
+    try:
+        yield fresh_server
+    finally:
+        _config._current = previous
+
+
+def _tree(X: Any, y: Any, flip: bool = False) -> Any:
+    from sklearn.tree import DecisionTreeClassifier
+
+    return DecisionTreeClassifier(random_state=0).fit(X, (y + 1) % 3 if flip else y)
+
+
+def _warm_workers(home: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if any(part.endswith("_warm_worker.py") for part in cmd) and str(home) in " ".join(cmd):
+            found.append(proc)
+    return found
+
+
+def _spare(home: Path, timeout: float = 30) -> psutil.Process:
+    """The idle warm worker: it still runs in the runtime folder, not in a bundle."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        idle = [p for p in _warm_workers(home) if p.cwd() == str(home / "runtime")]
+        if idle:
+            return idle[0]
+        time.sleep(0.1)
+    raise AssertionError("no spare warm worker")
+
+
+def _serving(home: Path) -> list[psutil.Process]:
+    """Processes serving bundles of this server: they run in the unpacked bundle."""
+    bundles = str(home / "artifacts")
+    return [p for p in psutil.process_iter(["cwd"]) if (p.info["cwd"] or "").startswith(bundles)]
+
+
+def _serving_pid(home: Path) -> int:
+    pids = [p.pid for p in _serving(home)]
+    assert len(pids) == 1, pids  # a warm worker is one process, with no supervisor
+    return pids[0]
+
+
+def test_deploys_are_served_by_warm_workers_that_preload_the_model_modules(
+        configured: ServerProcess, iris: tuple) -> None:
+    X, y = iris
+    home = configured.home
+    first_spare = _spare(home)  # started with the server, before any deploy
+    d = goldenpath.deploy(_tree(X, y), name="warm", sample=X[:5], quiet=True)
+    assert _serving_pid(home) == first_spare.pid  # the spare became the serving process
+    assert d.predict(X[:3]) == _tree(X, y).predict(X[:3]).tolist()
+
+    # the next spare preloads what this bundle's model imports
+    spare = _spare(home)
+    assert spare.pid != first_spare.pid
+    assert "sklearn.tree._classes" in spare.cmdline()
+
+    # a redeploy is served by that spare, behind the same URL; the old process goes away
+    d2 = goldenpath.deploy(_tree(X, y, flip=True), name="warm", sample=X[:5], quiet=True)
+    assert d2.url == d.url
+    assert d2.predict(X[:3]) == _tree(X, y, flip=True).predict(X[:3]).tolist()
+    time.sleep(3)  # the old process drains for 2 s
+    assert _serving_pid(home) == spare.pid
+    assert not psutil.pid_exists(first_spare.pid) or \
+        first_spare.status() == psutil.STATUS_ZOMBIE
+
+    # BentoML's metrics, from this process's own Prometheus folder
+    metrics = requests.get(f"{d2.url}/metrics", timeout=5).text
+    assert 'endpoint="/predict"' in metrics
+    assert (home / "runtime" / "metrics" / str(spare.pid)).is_dir()
+
+
+def test_the_bundles_own_runtime_copy_serves(configured: ServerProcess, iris: tuple,
+                                             tmp_path: Path) -> None:
+    """The warm worker imported the installed goldenpath_serving only to warm up: the copy
+    inside the bundle must be the one serving, as under `bentoml serve`."""
+    from goldenpath._bundle import build_bundle
+    from goldenpath._deploy import deploy_archive
+
+    X, y = iris
+    bundle = build_bundle(_tree(X, y), "marked", X[:5], tmp_path)
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(bundle.archive) as archive:
+        archive.extractall(unpacked, filter="data")
+    service = unpacked / "src" / "goldenpath_serving" / "service.py"
+    service.write_text(service.read_text().replace(
+        '@bentoml.api(route="/schema")',
+        '@bentoml.api(route="/marker")\n'
+        '        def marker(self) -> str:\n'
+        '            return "bundle copy"\n\n'
+        '        @bentoml.api(route="/schema")'))
+    marked = tmp_path / "marked.bento"
+    with tarfile.open(marked, "w:gz") as archive:
+        for child in unpacked.iterdir():
+            archive.add(child, arcname=child.name)
+
+    d = deploy_archive(marked, name="marked", quiet=True)
+    assert requests.post(f"{d.url}/marker", json={}, timeout=5).text == "bundle copy"
+
+
+def test_without_warm_workers_bundles_run_under_bentoml_serve(tmp_path: Path,
+                                                              iris: tuple) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    server = ServerProcess(home=home, port=free_port(),
+                           env={**os.environ, "GOLDENPATH_LOCAL_WARM_WORKER": "false"})
+    server.start()
+    previous = _config._current
+    try:
+        goldenpath.configure(server=server.url)
+        X, y = iris
+        d = goldenpath.deploy(_tree(X, y), name="cold", sample=X[:5], quiet=True)
+        assert d.predict(X[:3]) == _tree(X, y).predict(X[:3]).tolist()
+        assert not _warm_workers(home)
+        assert any("serve" in p.cmdline() for p in _serving(home))  # bentoml serve's arbiter
+    finally:
+        _config._current = previous
+        server.stop()
+        stop_model_processes(home)
+
+
+def test_the_spare_exits_when_the_server_is_killed(fresh_server: ServerProcess) -> None:
+    spare = _spare(fresh_server.home)
+    fresh_server.kill()
+    spare.wait(timeout=15)  # EOF on its stdin: it never served, so nothing outlives the server
+
+
+def test_the_spare_exits_when_the_server_stops(fresh_server: ServerProcess) -> None:
+    spare = _spare(fresh_server.home)
+    fresh_server.stop()
+    spare.wait(timeout=15)
+
+
+@pytest.mark.parametrize(("config", "eligible"), [
+    ({"workers": 1}, True),
+    ({}, True),
+    ({"workers": 2}, False),
+    ({"workers": "cpu_count"}, False),
+    ({"workers": 1, "resources": {"gpu": 1}}, False),
+])
+def test_only_single_worker_bundles_are_served_warm(tmp_path: Path, config: dict,
+                                                    eligible: bool) -> None:
+    bento = {"entry_service": "svc", "services": [{"name": "svc", "config": config,
+                                                   "dependencies": []}]}
+    (tmp_path / "bento.yaml").write_text(yaml.safe_dump(bento))
+    assert warm_eligible(tmp_path) is eligible
+
+
+def test_a_bundle_without_bento_yaml_is_not_served_warm(tmp_path: Path) -> None:
+    assert warm_eligible(tmp_path) is False
+    (tmp_path / "bento.yaml").write_text(":: not yaml ::\n  - [")
+    assert warm_eligible(tmp_path) is False
+
