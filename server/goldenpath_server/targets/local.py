@@ -158,7 +158,7 @@ class LocalProcessTarget:
                     return
             except requests.RequestException:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.05)
         raise TargetError(f"the serving process was not ready within {self.ready_timeout_s:.0f}s; "
                           f"see its log {log}")
 
