@@ -123,10 +123,16 @@ def worker_pid(pid: int) -> int:
     return kids[-1].pid if kids else pid
 
 
-def serving_children(server_pid: int) -> list[Any]:
+def serving_listener(server_pid: int) -> tuple[int, int]:
+    """(pid, port) of the serving process under the promotion server: the descendant that
+    listens on TCP (`bentoml serve`'s arbiter, or the local target's warm worker)."""
     import psutil
 
-    return [p for p in psutil.Process(server_pid).children() if "bentoml" in " ".join(p.cmdline())]
+    for proc in psutil.Process(server_pid).children(recursive=True):
+        for conn in proc.net_connections("tcp"):
+            if conn.status == psutil.CONN_LISTEN:
+                return proc.pid, conn.laddr.port
+    raise RuntimeError(f"no serving process listens under the server (pid {server_pid})")
 
 
 class Fleet:
@@ -156,10 +162,9 @@ class Fleet:
         )
         self.owned.append(int(gp["server_pid"]))
         self.urls["goldenpath"] = gp["url"]
-        backend = serving_children(int(gp["server_pid"]))[0]
-        port = backend.cmdline()[backend.cmdline().index("--port") + 1]
+        pid, port = serving_listener(int(gp["server_pid"]))
         self.urls["goldenpath-direct"] = f"http://127.0.0.1:{port}/predict"
-        self.pids["goldenpath"] = self.pids["goldenpath-direct"] = backend.pid
+        self.pids["goldenpath"] = self.pids["goldenpath-direct"] = pid
         for name, script in (("bentoml", "bentoml_peer.py"), ("mlflow", "mlflow_peer.py")):
             spec = run_contender(
                 PEERS_PY,
