@@ -12,6 +12,9 @@ from jupyter_server.utils import url_path_join
 from goldenpath_jupyter._config import GoldenpathJupyter
 from goldenpath_jupyter._proxy import Answer, PromotionServer, ProxyError
 
+# Listings the panel reads whole: asked without limit/after, the proxy follows the pages.
+WHOLE = {"services": "services", "inventory": "inventory"}
+
 
 class _Handler(APIHandler):
     """Shared plumbing: the proxy core, the Jupyter user's name, error mapping."""
@@ -62,7 +65,11 @@ class ApiHandler(_Handler):
         query = {k: self.get_argument(k) for k in self.request.arguments}
         try:
             body = self.json_body() if method == "POST" else None
-            answer = await self.proxy.api(method, path, query, body, user=self.user_name)
+            key = WHOLE.get(path.strip("/")) if method == "GET" else None
+            if key and not {"limit", "after"} & set(query):  # the panel wants all of it
+                answer = await self.proxy.whole(path, key, query, user=self.user_name)
+            else:
+                answer = await self.proxy.api(method, path, query, body, user=self.user_name)
         except ProxyError as exc:
             self.fail(exc)
             return

@@ -72,6 +72,22 @@ class PromotionServer:
             url += "?" + urlencode(query)
         return await self._fetch(method, url, body, self.headers(user), where=self.config.base)
 
+    async def whole(self, path: str, key: str, query: dict[str, str] | None = None,
+                    user: str = "") -> Answer:
+        """A paged listing in one answer, `{key: [every item], "next": null}`: follows the
+        server's `next` cursors (the panel shows every service at once)."""
+        query = {**(query or {}), "limit": "1000"}
+        items: list[Any] = []
+        while True:
+            answer = await self.api("GET", path, query, user=user)
+            if answer.status != 200:
+                return answer
+            page = answer.json()
+            items.extend(page[key])
+            if not page.get("next"):  # the last page (or a server that does not page)
+                return Answer(200, json.dumps({key: items, "next": None}).encode())
+            query["after"] = page["next"]
+
     async def health(self) -> dict[str, Any]:
         """Whether the server answers /healthz, with the URL and, if not, how to fix it."""
         info: dict[str, Any] = {"server": self.config.base, "token": bool(self.config.token),

@@ -136,7 +136,7 @@ def inventory(env: Annotated[str | None, typer.Option("--env", "-e")] = None,
         return
     table = Table("environment", "service", "kind", "version", "digest", "since",
                   "approved by", "status")
-    for item in c.request("GET", "/api/v1/inventory", params=params)["inventory"]:
+    for item in c.pages("/api/v1/inventory", "inventory", params):
         table.add_row(item["environment"], item["service"], item["kind"],
                       f"v{item['version']}", item["digest"][:19] + "…", item["since"][:19],
                       ", ".join(item["approved_by"]) or "-", item["status"])

@@ -45,6 +45,19 @@ class Client:
             return None
         return response.json()
 
+    def pages(self, path: str, key: str, params: dict[str, Any] | None = None,
+              limit: int = 1000) -> list[dict[str, Any]]:
+        """Every item of a paged listing (`key` holds a page's items): follows the `next`
+        cursor until the last page."""
+        query: dict[str, Any] = {**(params or {}), "limit": limit}
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.request("GET", path, params=query)
+            items.extend(page[key])
+            if not page.get("next"):  # the last page (or a server that does not page)
+                return items
+            query["after"] = page["next"]
+
     def healthy(self) -> bool:
         try:
             return self.http.get(f"{self.base}/healthz", timeout=2).status_code == 200

@@ -119,9 +119,8 @@ def approve(name: str, env: str, comment: str = "", *, reject: bool = False) -> 
 
 def inventory(env: str | None = None) -> list[dict[str, Any]]:
     """What runs where: version, digest, since when, approved by whom, evidence links."""
-    params = {"environment": env} if env else {}
-    return client().request("GET", "/api/v1/inventory",  # type: ignore[no-any-return]
-                            params=params)["inventory"]
+    return client().pages("/api/v1/inventory", "inventory",
+                          {"environment": env} if env else {})
 
 
 def verify_audit() -> dict[str, Any]:
@@ -137,7 +136,7 @@ def get(name: str, env: str | None = None) -> Deployment:
 
 def list_services() -> list[dict[str, Any]]:
     """Every service the server knows, with where each runs."""
-    return client().request("GET", "/api/v1/services")["services"]  # type: ignore[no-any-return]
+    return client().pages("/api/v1/services", "services")
 
 
 def rollback(name: str, env: str | None = None) -> Deployment:

@@ -8,29 +8,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 
 from goldenpath_server import _audit
 from goldenpath_server._access import Principal, as_principal
 from goldenpath_server._audit import event_view
-from goldenpath_server._db import AuditHeadRow, EventRow
+from goldenpath_server._db import AuditHeadRow, DeploymentRow, EventRow
 from goldenpath_server._governance import PlatformParts
-from goldenpath_server._inventory import inventory, to_csv
+from goldenpath_server._inventory import Key, inventory, to_csv
 from goldenpath_server._metrics import render as render_metrics
 from goldenpath_server._registry import RegistryError
 
 
 class Oversight(PlatformParts):
+    engine: Engine  # the Platform's; listings read through Core connections
+
     # -- inventory ---------------------------------------------------------------------
     def inventory(self, environment: str | None = None) -> list[dict[str, Any]]:
         """Per environment: every service, its release, since when, approvers, evidence."""
+        return self.inventory_page(environment)[0]
+
+    def inventory_page(self, environment: str | None = None, limit: int | None = None,
+                       after: Key | None = None) -> tuple[list[dict[str, Any]], Key | None]:
+        """One page of the inventory (all of it when limit is None) and the next page's key."""
         if environment:
             self._environment(environment)
-        with self.sessions() as db:
-            return inventory(db, environment)
+        with self.engine.connect() as db:
+            return inventory(db, environment, limit, after)
 
     def inventory_csv(self, environment: str | None = None) -> str:
         return to_csv(self.inventory(environment))
+
+    def change_marker(self) -> str:
+        """Changes whenever a listing (inventory, services) may have changed: the audit
+        chain's head plus the latest deployment update (a restart claim writes no event).
+
+        Read from the database, not counted in this process: several server processes may
+        share one PostgreSQL, and each must see the others' writes. Two indexed reads."""
+        with self.engine.connect() as db:
+            seq, updated = db.execute(select(
+                select(AuditHeadRow.seq).where(AuditHeadRow.id == 1).scalar_subquery(),
+                select(func.max(DeploymentRow.updated_at)).scalar_subquery())).one()
+        return f"{seq or 0}/{updated}"
 
     def environments(self) -> list[dict[str, Any]]:
         """Each environment in promotion order, with the controls it enforces."""

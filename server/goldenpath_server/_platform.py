@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer, load_only, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from goldenpath.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from goldenpath_server import _audit
@@ -218,22 +218,33 @@ class Platform(Governance, Oversight):
 
     # -- services ----------------------------------------------------------------------
     def list_services(self) -> list[dict[str, Any]]:
-        with self.sessions() as db:
-            # the listing shows no JSON columns: skip loading (and decoding) them
-            services = db.scalars(select(ServiceRow).order_by(ServiceRow.name)).all()
-            deployments = db.scalars(select(DeploymentRow).options(
-                defer(DeploymentRow.target_state))).all()
-            releases = {r.id: r for r in db.scalars(
-                select(ReleaseRow).options(load_only(ReleaseRow.id, ReleaseRow.version,
-                                                     ReleaseRow.digest))
-                .where(ReleaseRow.id.in_([d.release_id for d in deployments])))}
-            names = {s.id: s.name for s in services}
-            by_service: dict[int, list[dict[str, Any]]] = {}
-            for dep in deployments:
-                by_service.setdefault(dep.service_id, []).append(
-                    _deployment_view(dep, releases[dep.release_id], names[dep.service_id]))
-            return [{**_service_view(s), "deployments": by_service.get(s.id, [])}
-                    for s in services]
+        """Every service with its deployments, by name."""
+        return self.services_page()[0]
+
+    def services_page(self, limit: int | None = None, after: tuple[str, ...] | None = None
+                      ) -> tuple[list[dict[str, Any]], tuple[str, ...] | None]:
+        """Up to `limit` services named after `after` (all when limit is None), each with
+        its deployments, and the (name,) to continue after (None on the last page).
+
+        Core SELECTs of the shown columns only: no ORM entities, no JSON column decoded."""
+        query = select(ServiceRow.name, ServiceRow.kind, ServiceRow.team,
+                       ServiceRow.created_at).order_by(ServiceRow.name)
+        deployments = _DEPLOYMENTS.order_by(ServiceRow.name, DeploymentRow.id)
+        if after:
+            query = query.where(ServiceRow.name > after[0])
+            deployments = deployments.where(ServiceRow.name > after[0])
+        with self.engine.connect() as db:
+            services = db.execute(query if limit is None else query.limit(limit + 1)).all()
+            more = limit is not None and len(services) > limit
+            services = services[:limit] if more else services
+            if limit is not None and services:  # the page's names are one range
+                deployments = deployments.where(ServiceRow.name <= services[-1].name)
+            by_service: dict[str, list[dict[str, Any]]] = {}
+            for row in db.execute(deployments) if services else ():
+                by_service.setdefault(row.service, []).append(_deployment_row_view(row))
+        listed = [{**_service_row_view(s), "deployments": by_service.get(s.name, [])}
+                  for s in services]
+        return listed, (services[-1].name,) if more else None
 
     def get_service(self, name: str) -> dict[str, Any]:
         with self.sessions() as db:
@@ -309,17 +320,16 @@ class Platform(Governance, Oversight):
                                    reason="rollback", promotion_id=promotion_id)
 
     def status(self, service: str, environment: str) -> dict[str, Any]:
-        with self.sessions() as db:  # one joined query: this is the SDK's polling read
-            row = db.execute(
-                select(DeploymentRow, ReleaseRow)
-                .join(ServiceRow, ServiceRow.id == DeploymentRow.service_id)
-                .join(ReleaseRow, ReleaseRow.id == DeploymentRow.release_id)
-                .where(ServiceRow.name == service, DeploymentRow.environment == environment)
-            ).first()
-            if row is None:  # say which is missing: the service or its deployment
+        """The SDK's polling read: one indexed Core join, no ORM entities."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_DEPLOYMENTS.where(ServiceRow.name == service,
+                                                  DeploymentRow.environment == environment)
+                               ).first()
+        if row is None:  # say which is missing: the service or its deployment
+            with self.sessions() as db:
                 self._deployment(db, self._service(db, service), environment)
-            assert row is not None
-            return _deployment_view(row[0], row[1], service)
+        assert row is not None
+        return _deployment_row_view(row)
 
     def logs(self, service: str, environment: str, tail: int = 200) -> list[str]:
         with self.sessions() as db:
@@ -518,6 +528,26 @@ def _release_view(row: ReleaseRow, service: str) -> dict[str, Any]:
             "bento_tag": row.bento_tag, "schema": row.spec.get("schema"),
             "spec": row.spec, "created_by": row.created_by, "created_at": _iso(row.created_at),
             "evidence": row.evidence}
+
+
+# A deployment with its release's version and digest, labelled as _deployment_view reads them.
+_DEPLOYMENTS = (select(DeploymentRow.environment, DeploymentRow.status, DeploymentRow.url,
+                       DeploymentRow.message, DeploymentRow.release_id,
+                       DeploymentRow.previous_release_id, DeploymentRow.target,
+                       DeploymentRow.promotion_id, DeploymentRow.live_since,
+                       DeploymentRow.updated_at, ReleaseRow.version, ReleaseRow.digest,
+                       ServiceRow.name.label("service"))
+                .join(ServiceRow, ServiceRow.id == DeploymentRow.service_id)
+                .join(ReleaseRow, ReleaseRow.id == DeploymentRow.release_id))
+
+
+def _deployment_row_view(row: Any) -> dict[str, Any]:
+    """The view of a Core row of _DEPLOYMENTS (its labels are the ORM rows' names)."""
+    return _deployment_view(row, row, row.service)
+
+
+def _service_row_view(row: Any) -> dict[str, Any]:
+    return _service_view(row)
 
 
 def _deployment_view(row: DeploymentRow, release: ReleaseRow, service: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from goldenpath_server._platform import Platform
 from goldenpath_server._settings import Settings
 from goldenpath_server.api._event_routes import router as event_router
 from goldenpath_server.api._governance_routes import router as governance_router
+from goldenpath_server.api._listing import ListingCache
 from goldenpath_server.api._routes import router
 
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     app = FastAPI(title="goldenpath promotion server", version=goldenpath.__version__,
                   lifespan=lifespan)
+    app.state.listing_cache = ListingCache()
 
     @app.exception_handler(GoldenpathError)
     async def goldenpath_error(_request: Request, exc: GoldenpathError) -> JSONResponse:

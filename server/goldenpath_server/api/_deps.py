@@ -6,12 +6,15 @@ is written to the audit trail (token_used)."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from goldenpath_server._access import Principal
 from goldenpath_server._platform import Platform
+from goldenpath_server.api._listing import ListingCache
 
 
 # Dependencies without I/O are async: FastAPI runs them in the event loop instead of
@@ -20,13 +23,21 @@ async def get_platform(request: Request) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
-def get_caller(request: Request, platform: Annotated[Platform, Depends(get_platform)]
-               ) -> Principal:
+async def get_caller(request: Request, platform: Annotated[Platform, Depends(get_platform)]
+                     ) -> Principal:
     """Who is calling: the bearer token's user (or, in local mode, the local admin)."""
     bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    who = platform.access.authenticate(bearer, request.headers.get("x-goldenpath-user", ""))
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        platform.record_token_use(who, f"{request.method} {request.url.path}")
+    user = request.headers.get("x-goldenpath-user", "")
+    access = platform.access
+    if bearer and not (access.admin_token and hmac.compare_digest(
+            bearer.encode(), access.admin_token.encode())):
+        # a user's token: looked up (and its last use written) in the store, off the loop
+        who = await run_in_threadpool(access.authenticate, bearer, user)
+    else:  # local mode, or the bootstrap token: no I/O, so no thread hop
+        who = access.authenticate(bearer, user)
+    if who.token_id and request.method not in ("GET", "HEAD", "OPTIONS"):
+        await run_in_threadpool(platform.record_token_use, who,
+                                f"{request.method} {request.url.path}")
     return who
 
 
@@ -40,7 +51,12 @@ async def get_admin(who: Annotated[Principal, Depends(get_caller)]) -> Principal
     return who
 
 
+async def get_listing_cache(request: Request) -> ListingCache:
+    return request.app.state.listing_cache  # type: ignore[no-any-return]
+
+
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 Caller = Annotated[Principal, Depends(get_caller)]
 Viewer = Annotated[Principal, Depends(get_viewer)]
 Admin = Annotated[Principal, Depends(get_admin)]
+ListingCacheDep = Annotated[ListingCache, Depends(get_listing_cache)]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from goldenpath_server.api._deps import Admin, Caller, PlatformDep, Viewer
+from goldenpath_server.api._deps import Admin, Caller, ListingCacheDep, PlatformDep, Viewer
+from goldenpath_server.api._listing import DEFAULT_LIMIT, conditional, page
 
 router = APIRouter(prefix="/api/v1")
 
@@ -89,16 +90,24 @@ def attach_evidence(release_id: str, body: Evidence, platform: PlatformDep, who:
 
 
 @router.get("/inventory")
-def inventory(platform: PlatformDep, _: Viewer, environment: str | None = None
-              ) -> dict[str, Any]:
-    return {"inventory": platform.inventory(environment)}
+async def inventory(request: Request, platform: PlatformDep, cache: ListingCacheDep,
+                    _: Viewer, environment: str | None = None, limit: int = DEFAULT_LIMIT,
+                    after: str | None = None) -> Response:
+    """One page of the inventory by (environment, service); `next` is the cursor of the
+    page after it (null on the last), to pass back as `after`."""
+    return await page(request, platform, cache, "inventory", limit, after, 2,
+                      lambda size, key: platform.inventory_page(environment, size, key),
+                      environment)
 
 
 @router.get("/inventory.csv")
-def inventory_csv(platform: PlatformDep, _: Viewer, environment: str | None = None
-                  ) -> Response:
-    return Response(platform.inventory_csv(environment), media_type="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=inventory.csv"})
+async def inventory_csv(request: Request, platform: PlatformDep, cache: ListingCacheDep,
+                        _: Viewer, environment: str | None = None) -> Response:
+    """The whole inventory as one CSV file (an export, not paged)."""
+    return await conditional(
+        request, platform, cache, ("inventory.csv", environment),
+        lambda: platform.inventory_csv(environment).encode(), media_type="text/csv",
+        headers={"Content-Disposition": "attachment; filename=inventory.csv"})
 
 
 @router.get("/audit/verify")

@@ -9,11 +9,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from goldenpath.errors import NotFound
-from goldenpath_server.api._deps import Caller, PlatformDep, Viewer
+from goldenpath_server.api._deps import Caller, ListingCacheDep, PlatformDep, Viewer
+from goldenpath_server.api._listing import DEFAULT_LIMIT, page
 
 router = APIRouter(prefix="/api/v1")
 
@@ -37,8 +38,13 @@ class AppRelease(BaseModel):
 
 
 @router.get("/services")
-def list_services(platform: PlatformDep, _: Viewer) -> dict[str, Any]:
-    return {"services": platform.list_services()}
+async def list_services(request: Request, platform: PlatformDep, cache: ListingCacheDep,
+                        _: Viewer, limit: int = DEFAULT_LIMIT, after: str | None = None
+                        ) -> Response:
+    """One page of services by name, each with its deployments; `next` is the cursor of the
+    page after it (null on the last), to pass back as `after`."""
+    return await page(request, platform, cache, "services", limit, after, 1,
+                      platform.services_page)
 
 
 @router.get("/services/{name}")
@@ -92,7 +98,10 @@ def deploy(release_id: str, body: DeployRequest, platform: PlatformDep,
 
 
 @router.get("/services/{name}/environments/{environment}")
-def status(name: str, environment: str, platform: PlatformDep, _: Viewer) -> dict[str, Any]:
+async def status(name: str, environment: str, platform: PlatformDep, _: Viewer
+                 ) -> dict[str, Any]:
+    """The SDK polls this: one indexed read, run in the event loop (a thread-pool hop costs
+    more than the read under load, docs/benchmarks.md)."""
     return platform.status(name, environment)
 
 
