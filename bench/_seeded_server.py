@@ -3,7 +3,10 @@ options), except that every environment's Target is a stand-in that reports the 
 deployments healthy. Without it the local target's monitor would try to restart 1,400
 seeded "live" deployments that have no process. Routes, store and SQLite are the product's.
 
-    .venv/bin/python bench/_seeded_server.py --home DIR --port N
+    .venv/bin/python bench/_seeded_server.py --home DIR --port N [--no-listing-cache]
+
+--no-listing-cache builds every inventory and service listing anew (the cache-miss path);
+ETags and 304s still work.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import uvicorn
 
 from goldenpath_server import Platform, Settings, create_app
+from goldenpath_server.api._listing import ListingCache
 
 
 class StaticTarget:
@@ -43,12 +47,16 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--home", required=True)
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--no-listing-cache", action="store_true")
     a = p.parse_args()
     settings = Settings(home=a.home, port=a.port)
     target = StaticTarget()
     platform = Platform(settings, targets={env: target for env in settings.environments})
+    app = create_app(settings, platform)
+    if a.no_listing_cache:
+        app.state.listing_cache = ListingCache(max_bytes=0)
     uvicorn.run(
-        create_app(settings, platform),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="info",

@@ -1,8 +1,11 @@
 """Benchmark 3: the promotion server under inventory, status and upload load.
 
-  inventory  GET /api/v1/services (every service with its deployments) over 10,000 releases
-             (1,000 services x 10 releases, 1,400 deployments), seeded through the store;
-             also GET /api/v1/services/{name} (one service, its 10 releases). 1 client.
+  inventory  GET /api/v1/inventory and GET /api/v1/services over 10,000 releases (1,000
+             services x 10 releases, 1,400 deployments), seeded through the store: the first
+             page (the default request) and the whole listing followed page by page as the
+             SDK reads it; each on a server whose listing cache is off (every request builds
+             the page: the miss path) and on one as shipped (cache on; also revalidation
+             with If-None-Match -> 304). Also GET /api/v1/services/{name}. 1 client.
   status     GET /api/v1/services/{name}/environments/dev at a steady 200 req/s (hey, 4
              workers x 50 req/s) across services.
   upload     peak RSS growth of `goldenpath server` while a 1 GB bundle is uploaded with the
@@ -128,11 +131,14 @@ def seed(home: Path) -> dict[str, int]:
     return counts
 
 
-def hey(url: str, *, seconds: int, workers: int, rate_per_worker: int = 0) -> dict[str, Any]:
+def hey(url: str, *, seconds: int, workers: int, rate_per_worker: int = 0,
+        headers: dict[str, str] | None = None, ok: str = "200") -> dict[str, Any]:
     """Run hey for `seconds`; exact percentiles from its per-request CSV."""
     cmd = [str(HEY), "-z", f"{seconds}s", "-c", str(workers), "-o", "csv"]
     if rate_per_worker:
         cmd += ["-q", str(rate_per_worker)]
+    for name, value in (headers or {}).items():
+        cmd += ["-H", f"{name}: {value}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rows = list(csv.DictReader(io.StringIO(out)))
     lat = sorted(float(r["response-time"]) * 1000 for r in rows)
@@ -140,18 +146,51 @@ def hey(url: str, *, seconds: int, workers: int, rate_per_worker: int = 0) -> di
     offsets = [float(r["offset"]) for r in rows]
     span = (max(offsets) - min(offsets)) if len(offsets) > 1 else float(seconds)
 
+    return {**_latencies(lat, span), "errors": sum(c != ok for c in codes)}
+
+
+def _latencies(lat_ms: list[float], span_s: float) -> dict[str, Any]:
+    lat = sorted(lat_ms)
+
     def pct(p: float) -> float:
         return lat[min(len(lat) - 1, int(round(p / 100 * (len(lat) - 1))))] if lat else float("nan")
 
     return {
         "requests": len(lat),
-        "errors": sum(c != "200" for c in codes),
-        "achieved_rps": round(len(lat) / span, 1) if span else float("nan"),
+        "achieved_rps": round(len(lat) / span_s, 1) if span_s else float("nan"),
         "p50_ms": round(pct(50), 2),
         "p90_ms": round(pct(90), 2),
         "p99_ms": round(pct(99), 2),
         "max_ms": round(lat[-1], 2) if lat else float("nan"),
     }
+
+
+def walk(url: str, key: str) -> list[Any]:
+    """Every item of a paged listing, following `next` as the SDK does (pages of 1,000)."""
+    import requests
+
+    items, params = [], {"limit": 1000}
+    with requests.Session() as http:
+        while True:
+            page = http.get(url, params=params, timeout=60).json()
+            items.extend(page[key])
+            if not page.get("next"):
+                return items
+            params["after"] = page["next"]
+
+
+def walk_latency(url: str, key: str, seconds: int) -> dict[str, Any]:
+    """Whole-listing reads, one after another for `seconds`: latency of each whole walk
+    (every page, JSON decoded, as gp.inventory() / gp.list() read it)."""
+    lat, errors, start = [], 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        try:
+            walk(url, key)
+        except Exception:  # noqa: BLE001 - counted, like hey's non-200s
+            errors += 1
+        lat.append((time.perf_counter() - t) * 1000)
+    return {**_latencies(lat, time.perf_counter() - start), "errors": errors}
 
 
 def start_server(cmd: list[str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -181,14 +220,6 @@ def start_server(cmd: list[str], port: int, log_path: Path) -> subprocess.Popen[
     return proc
 
 
-def _answers(url: str) -> bool:
-    try:
-        get_json(url, timeout=60)
-        return True
-    except Exception:  # noqa: BLE001 - older servers have no such route
-        return False
-
-
 def wait_quiet(pid: int, cpu_below: float = 10.0, timeout: float = 120.0) -> float:
     """Seconds until process `pid` uses < cpu_below % CPU over one second."""
     import psutil
@@ -201,92 +232,88 @@ def wait_quiet(pid: int, cpu_below: float = 10.0, timeout: float = 120.0) -> flo
     return round(time.perf_counter() - t, 1)
 
 
+def seeded_server(work: Path, home: Path, *, cache: bool
+                  ) -> tuple[subprocess.Popen[bytes], int, float]:
+    """The seeded server, settled after its start-up reconcile (and the seconds that took);
+    cache=False: its listing cache is off."""
+    port = free_port()
+    cmd = [str(PRODUCT_PY), str(BENCH / "_seeded_server.py"), "--home", str(home),
+           "--port", str(port)]
+    proc = start_server(cmd + ([] if cache else ["--no-listing-cache"]), port,
+                        work / f"seeded-{'cache' if cache else 'nocache'}.log")
+    settle_s = wait_quiet(proc.pid)
+    log(f"server (listing cache {'on' if cache else 'off'}) settled {settle_s}s after "
+        "answering (start-up reconcile of the live deployments)")
+    return proc, port, settle_s
+
+
+def profiled(pid: int, name: str, seconds: int, load: Any) -> dict[str, Any]:
+    spy, out = pyspy_start(pid, name, seconds)
+    load()
+    spy.wait(timeout=60)
+    return {"file": shown_path(out), "top_inclusive_pct": summarize_profile(out, top=25)}
+
+
 def queries(work: Path, seconds: int, profile_s: int = 0) -> dict[str, Any]:
     home = work / "seeded"
     t = time.perf_counter()
     counts = seed(home)
     seed_s = round(time.perf_counter() - t, 1)
     log(f"seeded {counts} in {seed_s}s")
-    port = free_port()
-    proc = start_server(
-        [
-            str(PRODUCT_PY),
-            str(BENCH / "_seeded_server.py"),
-            "--home",
-            str(home),
-            "--port",
-            str(port),
-        ],
-        port,
-        work / "seeded.log",
-    )
+    q: dict[str, Any] = {"seed": counts, "seed_s": seed_s}
+    status_path = "/services/svc-0777/environments/dev"
+    # 1. listing cache off: every listing request queries and serializes (the miss path)
+    proc, port, q["settle_s"] = seeded_server(work, home, cache=False)
     base = f"http://127.0.0.1:{port}/api/v1"
     try:
-        settle_s = wait_quiet(proc.pid)
-        log(
-            f"server settled {settle_s}s after answering (start-up reconcile of "
-            f"{counts['deployments']} live deployments)"
-        )
-        listing = get_json(f"{base}/services", timeout=60)["services"]
+        listing = walk(f"{base}/services", "services")
         assert (
             len(listing) == SERVICES
             and sum(len(s["deployments"]) for s in listing) == counts["deployments"]
-        ), "inventory does not show every seeded deployment"
-        # the inventory: GET /inventory (every deployment with release, approvals, evidence)
-        # where the server has it, else the service list; GET /services is measured too
-        inv_url = f"{base}/inventory"
-        if not _answers(inv_url):
-            inv_url = f"{base}/services"
-        hey(inv_url, seconds=2, workers=1)  # warm-up
-        inventory = hey(inv_url, seconds=seconds, workers=1)
-        inventory["url"] = inv_url.removeprefix(f"http://127.0.0.1:{port}")
-        service_list = hey(f"{base}/services", seconds=seconds, workers=1)
-        detail = hey(f"{base}/services/svc-0500", seconds=max(2, seconds // 2), workers=1)
-        hey(f"{base}/services/svc-0001/environments/dev", seconds=2, workers=20, rate_per_worker=10)
-        status = hey(
-            f"{base}/services/svc-0777/environments/dev",
-            seconds=seconds,
-            workers=20,
-            rate_per_worker=10,
-        )
-        healthz = hey(
-            f"http://127.0.0.1:{port}/healthz", seconds=seconds, workers=20, rate_per_worker=10
-        )  # the floor: same HTTP stack, no store
-        profile = status_profile = None
+        ), "the service listing does not show every seeded deployment"
+        assert len(walk(f"{base}/inventory", "inventory")) == counts["deployments"]
+        hey(f"{base}/inventory", seconds=2, workers=1)  # warm-up
+        q["inventory_page_miss"] = hey(f"{base}/inventory", seconds=seconds, workers=1)
+        q["inventory_1000_miss"] = hey(f"{base}/inventory?limit=1000", seconds=seconds,
+                                       workers=1)
+        q["inventory_all_miss"] = walk_latency(f"{base}/inventory", "inventory", seconds)
+        q["services_page_miss"] = hey(f"{base}/services", seconds=seconds, workers=1)
+        q["services_all_miss"] = walk_latency(f"{base}/services", "services", seconds)
+        q["service_detail"] = hey(f"{base}/services/svc-0500", seconds=max(2, seconds // 2),
+                                  workers=1)
+        hey(f"{base}/services/svc-0001/environments/dev", seconds=2, workers=20,
+            rate_per_worker=10)
+        q["status_200rps"] = hey(f"{base}{status_path}", seconds=seconds, workers=20,
+                                 rate_per_worker=10)
+        q["healthz_200rps"] = hey(f"http://127.0.0.1:{port}/healthz", seconds=seconds,
+                                  workers=20, rate_per_worker=10)  # same HTTP stack, no store
         if profile_s:  # where the time goes (py-spy on the server process)
-            spy, out = pyspy_start(proc.pid, "server-inventory", profile_s)
-            hey(inv_url, seconds=profile_s, workers=1)
-            spy.wait(timeout=60)
-            profile = {
-                "file": shown_path(out),
-                "top_inclusive_pct": summarize_profile(out, top=25),
-            }
-            spy, out = pyspy_start(proc.pid, "server-status", profile_s)
-            hey(
-                f"{base}/services/svc-0777/environments/dev",
-                seconds=profile_s,
-                workers=20,
-                rate_per_worker=10,
-            )
-            spy.wait(timeout=60)
-            status_profile = {
-                "file": shown_path(out),
-                "top_inclusive_pct": summarize_profile(out, top=25),
-            }
+            q["inventory_profile"] = profiled(
+                proc.pid, "server-inventory-miss", profile_s,
+                lambda: walk_latency(f"{base}/inventory", "inventory", profile_s))
+            q["status_profile"] = profiled(
+                proc.pid, "server-status", profile_s,
+                lambda: hey(f"{base}{status_path}", seconds=profile_s, workers=20,
+                            rate_per_worker=10))
     finally:
         kill_tree(proc.pid)
-    return {
-        "seed": counts,
-        "seed_s": seed_s,
-        "inventory": inventory,
-        "service_detail": detail,
-        "service_list": service_list,
-        "status_200rps": status,
-        "inventory_profile": profile,
-        "status_profile": status_profile,
-        "settle_s": settle_s,
-        "healthz_200rps": healthz,
-    }
+    # 2. as shipped: the listing cache on; repeated reads and revalidations
+    proc, port, _ = seeded_server(work, home, cache=True)
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        import requests
+
+        etag = requests.get(f"{base}/inventory", timeout=60).headers["etag"]
+        hey(f"{base}/inventory", seconds=2, workers=1)  # warm-up
+        q["inventory_page_cached"] = hey(f"{base}/inventory", seconds=seconds, workers=1)
+        q["inventory_page_304"] = hey(f"{base}/inventory", seconds=seconds, workers=1,
+                                      headers={"If-None-Match": etag}, ok="304")
+        q["inventory_all_cached"] = walk_latency(f"{base}/inventory", "inventory", seconds)
+        q["services_page_cached"] = hey(f"{base}/services", seconds=seconds, workers=1)
+        q["services_all_cached"] = walk_latency(f"{base}/services", "services", seconds)
+    finally:
+        kill_tree(proc.pid)
+    return q
 
 
 def make_bundle(path: Path, megabytes: int) -> None:
@@ -398,7 +425,10 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     checks = {
-        "inventory p99 < 50 ms (10,000 releases)": (q["inventory"]["p99_ms"], "inventory_p99_ms"),
+        "inventory p99 < 50 ms (10,000 releases): first page, uncached": (
+            q["inventory_page_miss"]["p99_ms"], "inventory_p99_ms"),
+        "inventory p99 < 50 ms (10,000 releases): all 1,400 rows, uncached": (
+            q["inventory_all_miss"]["p99_ms"], "inventory_p99_ms"),
         "status p99 < 100 ms at 200 req/s": (q["status_200rps"]["p99_ms"], "status_p99_ms"),
         f"RSS growth < 100 MB uploading {a.upload_mb} MB": (
             up["growth_mb"],
@@ -407,30 +437,32 @@ def main() -> None:
     }
     targets = {k: {"value": v, "met": v < TARGETS[key]} for k, (v, key) in checks.items()}
     headers = ["measure", "p50 ms", "p99 ms", "max ms", "achieved req/s", "requests", "errors"]
+    measures = (
+        ("inventory GET /api/v1/inventory, first page (100 of 1,400 deployments of 10,000 "
+         "releases), uncached, 1 client", "inventory_page_miss"),
+        ("inventory, the biggest page (GET ?limit=1000: 1,000 rows), uncached, 1 client",
+         "inventory_1000_miss"),
+        ("inventory, all 1,400 rows (2 pages of <= 1,000, as gp.inventory() reads them, "
+         "JSON decoded), uncached, 1 client", "inventory_all_miss"),
+        ("inventory, first page, from the listing cache, 1 client", "inventory_page_cached"),
+        ("inventory, first page, If-None-Match -> 304, 1 client", "inventory_page_304"),
+        ("inventory, all 1,400 rows (JSON decoded), from the listing cache, 1 client",
+         "inventory_all_cached"),
+        ("service list GET /api/v1/services, first page (100 of 1,000 services), uncached, "
+         "1 client", "services_page_miss"),
+        ("service list, all 1,000 services (as gp.list() reads them), uncached, 1 client",
+         "services_all_miss"),
+        ("service list, first page, from the listing cache, 1 client", "services_page_cached"),
+        ("service list, all 1,000 services, from the listing cache, 1 client",
+         "services_all_cached"),
+        ("service detail GET /services/{name}, 1 client", "service_detail"),
+        ("status GET .../environments/dev at 200 req/s", "status_200rps"),
+        ("(floor) GET /healthz at 200 req/s, no store access", "healthz_200rps"),
+    )
     rows = [
-        [
-            label,
-            r["p50_ms"],
-            r["p99_ms"],
-            r["max_ms"],
-            r["achieved_rps"],
-            r["requests"],
-            r["errors"],
-        ]
-        for label, r in (
-            (
-                f"inventory GET {q['inventory']['url']} (1,400 deployments of 10,000 releases), "
-                "1 client",
-                q["inventory"],
-            ),
-            (
-                "service list GET /api/v1/services (1,000 services + deployments), 1 client",
-                q["service_list"],
-            ),
-            ("service detail GET /services/{name}, 1 client", q["service_detail"]),
-            ("status GET .../environments/dev at 200 req/s", q["status_200rps"]),
-            ("(floor) GET /healthz at 200 req/s, no store access", q["healthz_200rps"]),
-        )
+        [label, q[key]["p50_ms"], q[key]["p99_ms"], q[key]["max_ms"], q[key]["achieved_rps"],
+         q[key]["requests"], q[key]["errors"]]
+        for label, key in measures
     ]
     print(table(headers, rows))
     up_headers = [

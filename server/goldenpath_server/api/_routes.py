@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from goldenpath.errors import NotFound
 from goldenpath_server.api._deps import Caller, ListingCacheDep, PlatformDep, Viewer
 from goldenpath_server.api._listing import DEFAULT_LIMIT, page
+from goldenpath_server.api._reads import store_read
 
 router = APIRouter(prefix="/api/v1")
 
@@ -100,9 +101,8 @@ def deploy(release_id: str, body: DeployRequest, platform: PlatformDep,
 @router.get("/services/{name}/environments/{environment}")
 async def status(name: str, environment: str, platform: PlatformDep, _: Viewer
                  ) -> dict[str, Any]:
-    """The SDK polls this: one indexed read, run in the event loop (a thread-pool hop costs
-    more than the read under load, docs/benchmarks.md)."""
-    return platform.status(name, environment)
+    """The SDK polls this: one indexed read, on the read threads (api/_reads.py)."""
+    return await store_read(platform.status, name, environment)
 
 
 @router.delete("/services/{name}/environments/{environment}", status_code=204)
