@@ -5,6 +5,7 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from goldenpath import _parity, errors
@@ -18,30 +19,70 @@ def _tree(iris: tuple) -> object:
     return DecisionTreeClassifier(random_state=0).fit(X, y)
 
 
-def test_a_spare_interpreter_preloading_the_model_modules_waits_for_the_next_check(
+def test_checks_run_in_forks_of_one_interpreter_that_preloads_the_model_modules(
         tmp_path: Path, iris: tuple) -> None:
     X, _ = iris
     model = _tree(iris)
     assert framework_hint(model) == ["numpy", "sklearn.tree._classes"]
     bundle = build_bundle(model, "tree", X[:5], tmp_path)
     _parity.check_parity(bundle)
-    spare = _parity._spare
-    assert spare is not None and spare.poll() is None
-    assert "sklearn.tree._classes" in spare.args  # what this model's pickle imports
-
-    _parity.check_parity(bundle)  # the spare checks this one and exits
-    assert spare.wait(timeout=30) == 0
-    assert _parity._spare is not spare and _parity._spare is not None
+    zygote = _parity._zygote
+    assert zygote is not None and zygote.poll() is None
+    assert "sklearn.tree._classes" in zygote.args  # what this model's pickle imports
+    _parity.check_parity(bundle)
+    assert _parity._zygote is zygote  # nothing new to import: the same one forks again
 
 
-def test_a_dead_spare_is_replaced(tmp_path: Path, iris: tuple) -> None:
+def test_a_model_of_another_framework_gets_a_zygote_that_imports_it(tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    X = np.arange(20.0).reshape(10, 2)
+    _parity.prepare_parity(["numpy"])
+    before = _parity._zygote
+    bundle = build_bundle(LinearRegression().fit(X, X[:, 0]), "line", X[:3], tmp_path)
+    _parity.check_parity(bundle)
+    assert _parity._zygote is not before
+    assert "sklearn.linear_model._base" in _parity._zygote.args
+    assert before is not None and before.wait(timeout=10) == 0  # EOF: it exited
+
+
+def test_a_dead_zygote_is_replaced(tmp_path: Path, iris: tuple) -> None:
     X, _ = iris
     bundle = build_bundle(_tree(iris), "tree", X[:5], tmp_path)
     _parity.prepare_parity(["numpy"])
-    assert _parity._spare is not None
-    _parity._spare.kill()
-    _parity._spare.wait()
+    assert _parity._zygote is not None
+    _parity._zygote.kill()
+    _parity._zygote.wait()
     _parity.check_parity(bundle)  # a fresh interpreter does the check
+
+
+def test_a_model_that_hangs_is_stopped_at_the_timeout(tmp_path: Path) -> None:
+    bundle = build_bundle(Sleepy(), "sleepy", np.ones((2, 2)), tmp_path)
+    with pytest.raises(errors.ParityError, match="did not predict within 2s"):
+        _parity.check_parity(bundle, timeout=2)
+    _parity.check_parity(build_bundle(Quick(), "quick", np.ones((2, 2)), tmp_path))
+
+
+class Sleepy:
+    """Predicts quickly here, hangs once unpickled elsewhere."""
+
+    def __init__(self) -> None:
+        self.here = True
+
+    def __getstate__(self) -> dict:
+        return {"here": False}
+
+    def predict(self, X: object) -> object:
+        if not self.here:
+            import time
+
+            time.sleep(600)
+        return np.asarray(X)[:, 0]
+
+
+class Quick:
+    def predict(self, X: object) -> object:
+        return np.asarray(X)[:, 0]
 
 
 def test_the_bundles_own_runtime_copy_loads_the_model(tmp_path: Path, iris: tuple) -> None:

@@ -36,24 +36,17 @@ def _tree(X: Any, y: Any, flip: bool = False) -> Any:
     return DecisionTreeClassifier(random_state=0).fit(X, (y + 1) % 3 if flip else y)
 
 
-def _warm_workers(home: Path) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmd = proc.info["cmdline"] or []
-        if any(part.endswith("_warm_worker.py") for part in cmd) and str(home) in " ".join(cmd):
-            found.append(proc)
-    return found
-
-
-def _spare(home: Path, timeout: float = 30) -> psutil.Process:
-    """The idle warm worker: it still runs in the runtime folder, not in a bundle."""
+def _zygote(home: Path, timeout: float = 30, not_pid: int | None = None) -> psutil.Process:
+    """The local target's zygote: a process of _warm_worker.py still in the runtime folder."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        idle = [p for p in _warm_workers(home) if p.cwd() == str(home / "runtime")]
-        if idle:
-            return idle[0]
+        for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+            cmd = proc.info["cmdline"] or []
+            if any(part.endswith("_warm_worker.py") for part in cmd) and \
+                    proc.info["cwd"] == str(home / "runtime") and proc.pid != not_pid:
+                return proc
         time.sleep(0.1)
-    raise AssertionError("no spare warm worker")
+    raise AssertionError("no zygote")
 
 
 def _serving(home: Path) -> list[psutil.Process]:
@@ -64,37 +57,43 @@ def _serving(home: Path) -> list[psutil.Process]:
 
 def _serving_pid(home: Path) -> int:
     pids = [p.pid for p in _serving(home)]
-    assert len(pids) == 1, pids  # a warm worker is one process, with no supervisor
+    assert len(pids) == 1, pids  # a forked worker is one process, with no supervisor
     return pids[0]
 
 
-def test_deploys_are_served_by_warm_workers_that_preload_the_model_modules(
+def test_deploys_are_forked_from_a_zygote_that_preloads_the_model_modules(
         configured: ServerProcess, iris: tuple) -> None:
     X, y = iris
     home = configured.home
-    first_spare = _spare(home)  # started with the server, before any deploy
+    zygote = _zygote(home)  # started with the server, before any deploy
+    forked_from = zygote.cmdline()
+    assert "sklearn.tree._classes" not in forked_from
     d = goldenpath.deploy(_tree(X, y), name="warm", sample=X[:5], quiet=True)
-    assert _serving_pid(home) == first_spare.pid  # the spare became the serving process
+    first = psutil.Process(_serving_pid(home))
+    assert first.cmdline() == forked_from  # a fork: the zygote's command line, no exec
+    assert os.getsid(first.pid) == first.pid  # its own session: outlives server and zygote
     assert d.predict(X[:3]) == _tree(X, y).predict(X[:3]).tolist()
 
-    # the next spare preloads what this bundle's model imports
-    spare = _spare(home)
-    assert spare.pid != first_spare.pid
-    assert "sklearn.tree._classes" in spare.cmdline()
+    # the bundle imports a module the zygote lacked: a zygote preloading it replaces it
+    zygote.wait(timeout=15)
+    zygote = _zygote(home)
+    assert "sklearn.tree._classes" in zygote.cmdline()
+    assert first.is_running()  # the release it forked keeps serving
 
-    # a redeploy is served by that spare, behind the same URL; the old process goes away
+    # a redeploy is forked from it, behind the same URL; the old process goes away
     d2 = goldenpath.deploy(_tree(X, y, flip=True), name="warm", sample=X[:5], quiet=True)
     assert d2.url == d.url
     assert d2.predict(X[:3]) == _tree(X, y, flip=True).predict(X[:3]).tolist()
-    time.sleep(3)  # the old process drains for 2 s
-    assert _serving_pid(home) == spare.pid
-    assert not psutil.pid_exists(first_spare.pid) or \
-        first_spare.status() == psutil.STATUS_ZOMBIE
+    first.wait(timeout=10)  # drained for 2 s, then stopped
+    second = psutil.Process(_serving_pid(home))
+    assert second.ppid() == zygote.pid and second.cmdline() == zygote.cmdline()
+    assert _zygote(home).pid == zygote.pid  # nothing new to preload: the same zygote
 
     # BentoML's metrics, from this process's own Prometheus folder
     metrics = requests.get(f"{d2.url}/metrics", timeout=5).text
     assert 'endpoint="/predict"' in metrics
-    assert (home / "runtime" / "metrics" / str(spare.pid)).is_dir()
+    assert (home / "runtime" / "metrics" / str(second.pid)).is_dir()
+    assert not (home / "runtime" / "metrics" / str(first.pid)).exists()
 
 
 def test_the_bundles_own_runtime_copy_serves(configured: ServerProcess, iris: tuple,
@@ -138,7 +137,8 @@ def test_without_warm_workers_bundles_run_under_bentoml_serve(tmp_path: Path,
         X, y = iris
         d = goldenpath.deploy(_tree(X, y), name="cold", sample=X[:5], quiet=True)
         assert d.predict(X[:3]) == _tree(X, y).predict(X[:3]).tolist()
-        assert not _warm_workers(home)
+        with pytest.raises(AssertionError, match="no zygote"):
+            _zygote(home, timeout=1)
         assert any("serve" in p.cmdline() for p in _serving(home))  # bentoml serve's arbiter
     finally:
         _config._current = previous
@@ -146,16 +146,16 @@ def test_without_warm_workers_bundles_run_under_bentoml_serve(tmp_path: Path,
         stop_model_processes(home)
 
 
-def test_the_spare_exits_when_the_server_is_killed(fresh_server: ServerProcess) -> None:
-    spare = _spare(fresh_server.home)
+def test_the_zygote_exits_when_the_server_is_killed(fresh_server: ServerProcess) -> None:
+    zygote = _zygote(fresh_server.home)
     fresh_server.kill()
-    spare.wait(timeout=15)  # EOF on its stdin: it never served, so nothing outlives the server
+    zygote.wait(timeout=15)  # EOF on its stdin: nothing of the server outlives it but releases
 
 
-def test_the_spare_exits_when_the_server_stops(fresh_server: ServerProcess) -> None:
-    spare = _spare(fresh_server.home)
+def test_the_zygote_exits_when_the_server_stops(fresh_server: ServerProcess) -> None:
+    zygote = _zygote(fresh_server.home)
     fresh_server.stop()
-    spare.wait(timeout=15)
+    zygote.wait(timeout=15)
 
 
 @pytest.mark.parametrize(("config", "eligible"), [

@@ -1,10 +1,11 @@
-"""A spare serving process kept warm for the next local rollout (see _warm_worker.py).
+"""The local target's zygote: one process with BentoML and the frameworks imported, forking
+a serving process per rollout (see _warm_worker.py).
 
 Starting `bentoml serve` costs two interpreters, BentoML's CLI imports and the framework
-imports before the model even loads: ~3 s of a deploy. The pool keeps one process that has
-already paid for all of it; a rollout hands it the bundle and it serves within a fraction
-of a second. After each rollout a new spare is started, preloading what the last bundle
-imported, so a redeploy of the same model finds everything in memory.
+imports before the model even loads: ~3 s of a deploy. A fork of the zygote has paid all
+of that already and serves within a fraction of a second. When a bundle needs modules the
+zygote has not imported (another framework), a new zygote that preloads them replaces the
+old one after that rollout, so the next deploy of that kind is warm too.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from pathlib import Path
 import yaml
 
 WORKER_SCRIPT = Path(__file__).with_name("_warm_worker.py")
-METRICS_BASE_ENV = "GOLDENPATH_METRICS_BASE"
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
+class WarmStartFailed(Exception):
+    """The zygote could not fork a serving process (it died or answered nonsense)."""
+
+
 def serving_env(runtime_dir: Path) -> dict[str, str]:
-    """The environment every local serving process gets (warm or `bentoml serve`)."""
+    """The environment every local serving process gets (forked or `bentoml serve`)."""
     env = {**os.environ, "BENTOML_DO_NOT_TRACK": "True",
            "BENTOML_HOME": str(runtime_dir / "bentoml")}
     env.pop("PYTHONPATH", None)
@@ -59,70 +63,106 @@ def bundle_modules(bundle_dir: Path) -> list[str]:
     return sorted(n for n in names if isinstance(n, str) and _MODULE.match(n))
 
 
-class WarmPool:
-    """Holds at most one spare warm worker; thread-safe (rollouts run in parallel)."""
+def metrics_dir(runtime_dir: Path, pid: int) -> Path:
+    """Where the serving process `pid` keeps its Prometheus files (see _warm_worker.py)."""
+    return runtime_dir / "metrics" / str(pid)
+
+
+class Zygote:
+    """Holds the zygote process; thread-safe (rollouts run in parallel)."""
 
     def __init__(self, runtime_dir: Path, preload: list[str], enabled: bool = True) -> None:
         self.runtime_dir = runtime_dir
         self.enabled = enabled
-        self._default = [m for m in preload if _MODULE.match(m)]
-        self._modules = list(self._default)
-        self._spare: subprocess.Popen[bytes] | None = None
+        self._default = sorted(m for m in preload if _MODULE.match(m))
+        self._proc: subprocess.Popen[str] | None = None
+        self._modules: set[str] = set()
+        self._coming: set[str] = set()  # what a replacement being started will preload
         self._lock = threading.Lock()
         self._closed = False
 
-    def refill(self, modules: list[str] | None = None) -> None:
-        """Start a spare (if none waits) preloading the defaults plus `modules`."""
+    def prepare(self, modules: list[str] | None = None) -> None:
+        """Have a zygote that preloads the defaults and `modules`.
+
+        A replacement takes over only once it has imported everything: until then rollouts
+        still fork from the current one (and import what it lacks themselves)."""
         if not self.enabled:
             return
+        wanted = {*self._default, *(modules or [])}
         with self._lock:
-            if modules is not None:
-                self._modules = sorted({*self._default, *modules})
-            if self._closed or (self._spare is not None and self._spare.poll() is None):
+            if self._closed or (self._alive() and wanted <= self._modules) or \
+                    wanted <= self._coming:
                 return
-            self._spare = self._spawn(self._modules)
+            if not self._alive():  # nothing to fork from meanwhile: this one, at once
+                self._proc, self._modules = self._spawn(wanted), wanted
+                return
+            wanted |= self._modules
+            self._coming = wanted
+            new = self._spawn(wanted)
+        threading.Thread(target=self._take_over, args=(new, wanted), daemon=True,
+                         name="gp-zygote").start()
 
-    def launch(self, bundle_dir: Path, host: str, port: int, log: Path
-               ) -> subprocess.Popen[bytes]:
-        """A process serving `bundle_dir` on host:port: the spare if one waits, else a new one."""
+    def _take_over(self, new: subprocess.Popen[str], modules: set[str]) -> None:
+        assert new.stdout is not None
+        ready = new.stdout.readline()  # the zygote's first line: its imports are done
         with self._lock:
-            proc, self._spare = self._spare, None
-        if proc is None or proc.poll() is not None:
-            proc = self._spawn(bundle_modules(bundle_dir) or self._modules)
-        order = {"bundle_dir": str(bundle_dir), "host": host, "port": port, "log": str(log)}
-        assert proc.stdin is not None
-        try:
-            proc.stdin.write(json.dumps(order).encode() + b"\n")
-            proc.stdin.close()
-        except OSError:  # it died between the check and the write: start one for this order
-            proc = self._spawn(bundle_modules(bundle_dir))
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps(order).encode() + b"\n")
-            proc.stdin.close()
-        return proc
+            if self._coming == modules:
+                self._coming = set()
+            if not ready or self._closed:
+                old = new
+            else:
+                old, self._proc, self._modules = self._proc, new, modules
+        if old is not None:
+            _stop(old)
+
+    def fork(self, bundle_dir: Path, host: str, port: int, log: Path) -> int:
+        """The pid of a new process serving `bundle_dir` on host:port."""
+        order = json.dumps({"bundle_dir": str(bundle_dir), "host": host, "port": port,
+                            "log": str(log)})
+        with self._lock:
+            if not self._alive():
+                self._modules = {*self._default, *bundle_modules(bundle_dir)}
+                self._proc = self._spawn(self._modules)
+            proc = self._proc
+            assert proc is not None and proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(order + "\n")
+                proc.stdin.flush()
+                while line := proc.stdout.readline():  # waits out the zygote's imports
+                    answer = json.loads(line)
+                    if "pid" in answer:
+                        return int(answer["pid"])
+            except (OSError, ValueError) as exc:
+                raise WarmStartFailed(f"the warm worker zygote failed: {exc}") from exc
+            raise WarmStartFailed(f"the warm worker zygote exited (code {proc.poll()}); see "
+                                  f"{self.runtime_dir / 'logs' / 'zygote.log'}")
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            proc, self._spare = self._spare, None
-        if proc is not None and proc.poll() is None:
-            assert proc.stdin is not None
-            proc.stdin.close()  # EOF: the spare exits on its own
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            proc, self._proc = self._proc, None
+        if proc is not None:
+            _stop(proc)
 
-    def _spawn(self, modules: list[str]) -> subprocess.Popen[bytes]:
-        env = serving_env(self.runtime_dir)
-        env[METRICS_BASE_ENV] = str(self.runtime_dir / "metrics")
-        with open(self.runtime_dir / "logs" / "warm-workers.log", "ab") as out:
+    def _alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _spawn(self, modules: set[str]) -> subprocess.Popen[str]:
+        with open(self.runtime_dir / "logs" / "zygote.log", "ab") as err:
             return subprocess.Popen(
-                [sys.executable, "-P", str(WORKER_SCRIPT), str(self.runtime_dir), *modules],
-                stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, env=env,
-                cwd=self.runtime_dir, start_new_session=True)
+                [sys.executable, "-P", str(WORKER_SCRIPT), str(self.runtime_dir),
+                 *sorted(modules)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
+                env=serving_env(self.runtime_dir), cwd=self.runtime_dir,
+                start_new_session=True)  # signals to the server's group are not its
 
 
-def metrics_dir(runtime_dir: Path, pid: int) -> Path:
-    """Where the warm worker with `pid` keeps its Prometheus files (see _warm_worker.py)."""
-    return runtime_dir / "metrics" / str(pid)
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """EOF ends the zygote; the serving processes it forked live on (own sessions)."""
+    try:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.wait(timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait(timeout=5)

@@ -1,7 +1,8 @@
 """The local process target: each release runs as a supervised BentoML serving process.
 
-A single-worker bundle (goldenpath's own) is served by a warm worker: BentoML's HTTP worker,
-started and imported ahead of time (_warm.py). Anything else runs under `bentoml serve`.
+A single-worker bundle (goldenpath's own) is served by BentoML's HTTP worker forked from a
+zygote that has imported everything ahead of time (_warm.py). Anything else runs under
+`bentoml serve`.
 Model processes run in their own session so that a server crash does not take them down;
 after a restart the server re-adopts the ones still healthy and restarts the others.
 """
@@ -23,7 +24,8 @@ import requests
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
 from goldenpath_server.targets._forwarder import Forwarders
 from goldenpath_server.targets._warm import (
-    WarmPool,
+    WarmStartFailed,
+    Zygote,
     bundle_modules,
     metrics_dir,
     serving_env,
@@ -52,8 +54,8 @@ class LocalProcessTarget:
         self.ready_timeout_s = ready_timeout_s
         (runtime_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._forwarders = Forwarders()
-        self._warm = WarmPool(runtime_dir, warm_preload or [], enabled=warm)
-        self._warm.refill()  # the first deploy finds one ready too
+        self._zygote = Zygote(runtime_dir, warm_preload or [], enabled=warm)
+        self._zygote.prepare()  # the first deploy finds it ready too
 
     def deploy(self, rollout: Rollout, state: dict[str, Any], progress: Progress
                ) -> dict[str, Any]:
@@ -62,28 +64,23 @@ class LocalProcessTarget:
                               "Kubernetes environment")
         port = free_port()
         log = self.runtime_dir / "logs" / f"{rollout.key}.{rollout.release_id}.log"
-        warm = self._warm.enabled and warm_eligible(rollout.bundle_dir)
-        progress(f"starting {'a warm BentoML worker' if warm else 'bentoml serve'} on "
-                 f"127.0.0.1:{port}")
+        pid, proc = self._start(rollout.bundle_dir, port, log, progress)
         try:
-            proc = (self._warm.launch(rollout.bundle_dir, "127.0.0.1", port, log) if warm
-                    else self._spawn(rollout.bundle_dir, port, log))
-            try:
-                self._wait_ready(proc, port, log)
-            except (TargetError, RolloutInterrupted):
-                self._discard(proc.pid)
-                raise
+            self._wait_ready(pid, proc, port, log)
+        except (TargetError, RolloutInterrupted):
+            self._discard(pid)
+            raise
         finally:
-            # after this rollout, so the next spare does not compete with it for the CPU
-            self._warm.refill(bundle_modules(rollout.bundle_dir))
+            # after this rollout, so a new zygote does not compete with it for the CPU
+            self._zygote.prepare(bundle_modules(rollout.bundle_dir))
         front = self._forwarders.ensure(rollout.key, state.get("front_port"))
         self._forwarders.point(rollout.key, port)
         old_pid = state.get("pid")
-        if old_pid and old_pid != proc.pid and _alive(state):
+        if old_pid and old_pid != pid and _alive(state):
             # connections already on the old process get DRAIN_SECONDS to finish
             threading.Timer(DRAIN_SECONDS, self._discard, args=(int(old_pid),)).start()
         progress(f"live at http://127.0.0.1:{front}")
-        return {"pid": proc.pid, "started": psutil.Process(proc.pid).create_time(),
+        return {"pid": pid, "started": psutil.Process(pid).create_time(),
                 "port": port, "front_port": front, "log": str(log),
                 "bundle_dir": str(rollout.bundle_dir), "key": rollout.key,
                 "url": f"http://127.0.0.1:{front}"}
@@ -127,13 +124,27 @@ class LocalProcessTarget:
             self._forwarders.remove(str(state["key"]))
 
     def close(self) -> None:
-        self._warm.close()
+        self._zygote.close()
         self._forwarders.close()
 
     def _discard(self, pid: int) -> None:
         """Stop a serving process and remove what it left behind."""
         _terminate(pid)
         shutil.rmtree(metrics_dir(self.runtime_dir, pid), ignore_errors=True)
+
+    def _start(self, bundle_dir: Path, port: int, log: Path, progress: Progress
+               ) -> tuple[int, subprocess.Popen[bytes] | None]:
+        """A process serving the bundle on `port`: forked from the zygote when one BentoML
+        worker serves it, else `bentoml serve` (also when the zygote fails)."""
+        if self._zygote.enabled and warm_eligible(bundle_dir):
+            progress(f"forking a warm BentoML worker on 127.0.0.1:{port}")
+            try:
+                return self._zygote.fork(bundle_dir, "127.0.0.1", port, log), None
+            except WarmStartFailed as exc:
+                progress(f"{exc}; falling back to bentoml serve")
+        progress(f"starting bentoml serve on 127.0.0.1:{port}")
+        proc = self._spawn(bundle_dir, port, log)
+        return proc.pid, proc
 
     def _spawn(self, bundle_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
         env = serving_env(self.runtime_dir)
@@ -144,23 +155,36 @@ class LocalProcessTarget:
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                 cwd=bundle_dir, start_new_session=True)
 
-    def _wait_ready(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    def _wait_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, port: int,
+                    log: Path) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self._stopping.is_set():
                 raise RolloutInterrupted(str(port))
-            if proc.poll() is not None:
+            code = _exit_code(pid, proc)
+            if code is not None:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-                raise TargetError(f"the serving process exited with code {proc.returncode} "
-                                  f"before it was ready:\n{tail}")
+                raise TargetError(f"the serving process exited with code {code} before it "
+                                  f"was ready:\n{tail}")
             try:
                 if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.05)
-        raise TargetError(f"the serving process was not ready within {self.ready_timeout_s:.0f}s; "
-                          f"see its log {log}")
+        raise TargetError(f"the serving process was not ready within "
+                          f"{self.ready_timeout_s:.0f}s; see its log {log}")
+
+
+def _exit_code(pid: int, proc: subprocess.Popen[bytes] | None) -> int | str | None:
+    """None while `pid` runs; its exit code (or "unknown" for a forked one) once it ended."""
+    if proc is not None:
+        return proc.poll()
+    try:
+        gone = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        gone = True  # the zygote's children are reaped by the kernel: no code to read
+    return "unknown" if gone else None
 
 
 def _alive(state: dict[str, Any]) -> bool:
