@@ -43,12 +43,33 @@ class StaticTarget:
         pass
 
 
+def _log_gc_pauses() -> None:
+    """Diagnostic: print every garbage collection that stops the process for over 5 ms."""
+    import gc
+    import sys
+    import time
+
+    started: list[float] = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        elif (pause := (time.perf_counter() - started[0]) * 1000) > 5:
+            print(f"gc gen{info['generation']} {pause:.0f} ms "
+                  f"({info['collected']} collected)", file=sys.stderr, flush=True)
+
+    gc.callbacks.append(callback)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--home", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--no-listing-cache", action="store_true")
+    p.add_argument("--gc-log", action="store_true", help="log collections longer than 5 ms")
     a = p.parse_args()
+    if a.gc_log:
+        _log_gc_pauses()
     settings = Settings(home=a.home, port=a.port)
     target = StaticTarget()
     platform = Platform(settings, targets={env: target for env in settings.environments})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,11 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         core = platform or Platform(settings)
         core.start()
         app.state.platform = core
+        # What start-up built (~160k objects: FastAPI, pydantic, SQLAlchemy) lives as long as
+        # the process; left in the collected generations, every full collection walks it and
+        # stalls all requests for 60-250 ms (the p99 of a status read under load).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
