@@ -29,9 +29,11 @@ class Settings(BaseSettings):
     stop_deployments_on_exit: bool = False
     mlflow_tracking_uri: str = ""  # when set, model releases are registered there
     external_url: str = ""  # how pods and others reach this server; default http://host:port
-    # the local target keeps one serving process imported and waiting (targets/_warm.py)
+    # the local target forks serving processes from a zygote that has imported BentoML and
+    # these modules (plus those of the bundles it has served; targets/_warm.py); false: a
+    # cold `bentoml serve` per rollout (GOLDENPATH_LOCAL_WARM_WORKER=false)
     local_warm_worker: bool = True
-    local_warm_preload: list[str] = ["numpy", "sklearn"]  # until a deploy says otherwise
+    local_warm_preload: list[str] = ["numpy", "sklearn"]
 
     @property
     def artifacts_dir(self) -> Path:
