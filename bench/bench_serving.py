@@ -123,16 +123,22 @@ def worker_pid(pid: int) -> int:
     return kids[-1].pid if kids else pid
 
 
-def serving_listener(server_pid: int) -> tuple[int, int]:
-    """(pid, port) of the serving process under the promotion server: the descendant that
-    listens on TCP (`bentoml serve`'s arbiter, or the local target's warm worker)."""
+def serving_listener(home: Path) -> tuple[int, int]:
+    """(pid, port) of the process serving a bundle of the promotion server whose state is in
+    `home`: it runs in the unpacked bundle and listens on TCP. Found by its folder, not as a
+    child of the server: forked serving processes outlive the zygote that forked them."""
     import psutil
 
-    for proc in psutil.Process(server_pid).children(recursive=True):
-        for conn in proc.net_connections("tcp"):
-            if conn.status == psutil.CONN_LISTEN:
-                return proc.pid, conn.laddr.port
-    raise RuntimeError(f"no serving process listens under the server (pid {server_pid})")
+    bundles = str(home / "artifacts")
+    for conn in psutil.net_connections("tcp"):
+        if conn.status != psutil.CONN_LISTEN or not conn.pid:
+            continue
+        try:
+            if psutil.Process(conn.pid).cwd().startswith(bundles):
+                return conn.pid, conn.laddr.port
+        except psutil.Error:
+            continue
+    raise RuntimeError(f"no process serves a bundle of the server in {home}")
 
 
 class Fleet:
@@ -162,7 +168,10 @@ class Fleet:
         )
         self.owned.append(int(gp["server_pid"]))
         self.urls["goldenpath"] = gp["url"]
-        pid, port = serving_listener(int(gp["server_pid"]))
+        pid, port = serving_listener(self.work / "gp" / ".goldenpath")
+        # the serving process outlives the server by design, and when the zygote that forked
+        # it was replaced it is no longer below the server's process tree: own it too
+        self.owned.append(pid)
         self.urls["goldenpath-direct"] = f"http://127.0.0.1:{port}/predict"
         self.pids["goldenpath"] = self.pids["goldenpath-direct"] = pid
         for name, script in (("bentoml", "bentoml_peer.py"), ("mlflow", "mlflow_peer.py")):
