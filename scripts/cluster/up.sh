@@ -126,10 +126,19 @@ EOF
 
 # --- processes -------------------------------------------------------------------
 pid_of() { cat "$STATE/pids/$1.pid" 2>/dev/null || true; }
-# running NAME: the recorded pid is alive and still runs our binary.
+# running NAME: the recorded pid is alive and still runs our binary. While the launcher
+# shell is exec'ing the binary, /proc/PID/cmdline can read empty for a moment: a live pid
+# gets a few looks before it counts as someone else's.
 running() {
-  local pid; pid="$(pid_of "$1")"
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF "$BIN/$1 "
+  local pid cmd _; pid="$(pid_of "$1")"
+  [[ -n "$pid" ]] || return 1
+  for _ in 1 2 3 4 5; do
+    kill -0 "$pid" 2>/dev/null || return 1
+    cmd="$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null || true)"
+    [[ "$cmd" == *"$BIN/$1 "* ]] && return 0
+    sleep 0.1
+  done
+  return 1
 }
 # launch NAME ARGS...: start detached (own session, so Ctrl-C in the calling
 # shell does not kill it), log to logs/NAME.log, record the real pid. It must
