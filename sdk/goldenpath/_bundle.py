@@ -87,8 +87,8 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
            predictions: list[Any], workdir: Path, labels: dict[str, str] | None) -> Bundle:
     import bentoml
 
-    pickled = cloudpickle.dumps(model)
-    requirements = pinned_requirements(pickled, kind, schema)
+    imported = model_modules(cloudpickle.dumps(model), kind, schema)
+    requirements = pinned_requirements(imported)
     all_labels = {"goldenpath.kind": kind, "goldenpath.python": platform.python_version(),
                   **(labels or {})}
     metadata = {"goldenpath.schema": json.dumps(schema.to_dict())}
@@ -100,7 +100,7 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
         # warm worker does)
         meta_file = Path(bento_model.path) / "goldenpath.json"
         meta = json.loads(meta_file.read_text())
-        meta["modules"] = framework_modules(pickled, kind, schema)
+        meta["modules"] = framework_modules(imported)
         meta_file.write_text(json.dumps(meta, indent=2))
     model_tag = str(bento_model.tag)
     build_ctx = Path(tempfile.mkdtemp(prefix="ctx-", dir=workdir))
@@ -130,13 +130,19 @@ def _sample_as_json(sample: Any) -> list[Any]:
     return to_jsonable(sample)
 
 
-def framework_modules(pickled: bytes, kind: str, schema: Schema) -> list[str]:
-    """Installed modules the model needs to load (numpy, sklearn.linear_model._logistic...)."""
+def model_modules(pickled: bytes, kind: str, schema: Schema) -> set[str]:
+    """Dotted modules the model needs to load: those its pickle names, plus what its kind
+    and schema imply."""
     modules = {"numpy"} | _pickle_modules(pickled, full=True)
     if schema.kind == "dataframe":
         modules.add("pandas")
     if kind == "pytorch":
         modules.add("torch")
+    return modules
+
+
+def framework_modules(modules: set[str]) -> list[str]:
+    """Those of `modules` that installed distributions provide (numpy, sklearn.tree._classes)."""
     dists = _distributions()
     return sorted(m for m in modules if m.split(".")[0] in dists
                   and m.split(".")[0] not in _OURS)
@@ -149,16 +155,11 @@ def framework_hint(model: Any) -> list[str]:
     return ["numpy", module] if top in _distributions() and top not in _OURS else ["numpy"]
 
 
-def pinned_requirements(pickled: bytes, kind: str, schema: Schema) -> list[str]:
-    """Exact `dist==version` pins for every installed distribution the pickle refers to."""
-    modules = set(_ALWAYS) | _pickle_modules(pickled)
-    if schema.kind == "dataframe":
-        modules.add("pandas")
-    if kind == "pytorch":
-        modules.add("torch")
+def pinned_requirements(modules: set[str]) -> list[str]:
+    """Exact `dist==version` pins for every installed distribution of `modules` (and ours)."""
     dists = _distributions()
     pins: dict[str, str] = {}
-    for module in modules:
+    for module in {*_ALWAYS, *(m.split(".")[0] for m in modules)}:
         for dist in dists.get(module, []):
             if dist.lower() in ("goldenpath",):
                 continue
