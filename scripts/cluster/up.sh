@@ -201,7 +201,10 @@ apiserver_ready() {
 start_kube-controller-manager() {
   # --leader-elect=false: a single instance; its node lifecycle controller
   # removes the not-ready taint once KWOK reports the nodes Ready.
+  # --node-monitor-grace-period: KWOK heartbeats its fake nodes about every 55 s, longer
+  # than the default 50 s grace, so nodes (and their pods' readiness) flapped NotReady.
   launch kube-controller-manager --kubeconfig="$KUBECONFIG_FILE" \
+    --node-monitor-grace-period=10m \
     --authentication-kubeconfig="$KUBECONFIG_FILE" --authorization-kubeconfig="$KUBECONFIG_FILE" \
     --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
