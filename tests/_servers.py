@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -59,6 +60,14 @@ class ServerProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
+
+
+def serving_processes(home: Path) -> list[Any]:
+    """Processes serving bundles of the server in `home`: they run in the unpacked bundle."""
+    import psutil
+
+    bundles = str(home / "artifacts")
+    return [p for p in psutil.process_iter(["cwd"]) if (p.info["cwd"] or "").startswith(bundles)]
 
 
 def stop_model_processes(home: Path) -> None:

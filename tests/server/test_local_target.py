@@ -17,7 +17,7 @@ import yaml
 import goldenpath
 from goldenpath import _config
 from goldenpath_server.targets._warm import warm_eligible
-from tests._servers import ServerProcess, free_port, stop_model_processes
+from tests._servers import ServerProcess, free_port, serving_processes, stop_model_processes
 
 
 @pytest.fixture()
@@ -49,14 +49,8 @@ def _zygote(home: Path, timeout: float = 30, not_pid: int | None = None) -> psut
     raise AssertionError("no zygote")
 
 
-def _serving(home: Path) -> list[psutil.Process]:
-    """Processes serving bundles of this server: they run in the unpacked bundle."""
-    bundles = str(home / "artifacts")
-    return [p for p in psutil.process_iter(["cwd"]) if (p.info["cwd"] or "").startswith(bundles)]
-
-
 def _serving_pid(home: Path) -> int:
-    pids = [p.pid for p in _serving(home)]
+    pids = [p.pid for p in serving_processes(home)]
     assert len(pids) == 1, pids  # a forked worker is one process, with no supervisor
     return pids[0]
 
@@ -139,7 +133,8 @@ def test_without_warm_workers_bundles_run_under_bentoml_serve(tmp_path: Path,
         assert d.predict(X[:3]) == _tree(X, y).predict(X[:3]).tolist()
         with pytest.raises(AssertionError, match="no zygote"):
             _zygote(home, timeout=1)
-        assert any("serve" in p.cmdline() for p in _serving(home))  # bentoml serve's arbiter
+        # bentoml serve's arbiter
+        assert any("serve" in p.cmdline() for p in serving_processes(home))
     finally:
         _config._current = previous
         server.stop()

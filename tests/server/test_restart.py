@@ -6,11 +6,11 @@ import os
 import signal
 from typing import Any
 
-import psutil
 import requests
 
 import goldenpath
 from goldenpath import _config
+from tests._servers import serving_processes
 
 
 def _deploy(server: Any, iris: tuple) -> Any:
@@ -20,16 +20,6 @@ def _deploy(server: Any, iris: tuple) -> Any:
     goldenpath.configure(server=server.url)
     return goldenpath.deploy(DecisionTreeClassifier(random_state=0).fit(X, y), name="crashy",
                              sample=X[:5], quiet=True), X
-
-
-def _serving_processes(home: Any) -> list[psutil.Process]:
-    """Processes serving a bundle of this server: they run in the unpacked bundle."""
-    bundles = str(home / "artifacts")
-    found = []
-    for proc in psutil.process_iter(["pid", "cwd"]):
-        if (proc.info["cwd"] or "").startswith(bundles):
-            found.append(proc)
-    return found
 
 
 def test_killed_server_re_adopts_running_model_on_restart(fresh_server: Any,
@@ -51,7 +41,7 @@ def test_model_process_that_died_is_restarted(fresh_server: Any, iris: tuple) ->
     previous = _config._current
     try:
         d, X = _deploy(fresh_server, iris)
-        serving = _serving_processes(fresh_server.home)
+        serving = serving_processes(fresh_server.home)
         assert len(serving) == 1, "one process should serve the model"
         os.killpg(os.getpgid(serving[0].pid), signal.SIGKILL)
         events: list[str] = []
