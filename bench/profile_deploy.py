@@ -96,9 +96,8 @@ def main() -> None:
     try:
         t = time.perf_counter()
         import goldenpath as gp
-        from goldenpath._bundle import build_bundle, framework_hint
+        from goldenpath._bundle import build_bundle
         from goldenpath._deploy import client
-        from goldenpath._parity import check_parity, prepare_parity
 
         t_import = time.perf_counter() - t
         poll_until(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), timeout=60)
@@ -124,17 +123,14 @@ def main() -> None:
                 into[name] = round(now - since[0], 3)
                 since[0] = now
 
-            prepare_parity(framework_hint(model))  # as gp.deploy does: overlaps packaging
             bundle = build_bundle(model, "phases", X[:5], Path(tempfile.mkdtemp(dir=work)))
             lap("package (models.create + bentos.build + export)")
-            check_parity(bundle)
-            lap("parity check (fresh python, started during packaging)")
             release = c.upload("phases", bundle.archive)
-            lap("upload + server ingest (unpack)")
+            lap("upload + server ingest (unpack, scan)")
             after = c.last_event_id("phases")
             c.deploy(release["id"], "dev")
             info = c.wait("phases", "dev", after=after)
-            lap("deploy -> live (warm BentoML worker + readyz)")
+            lap("deploy -> live (sandboxed warm worker, runtime + server parity, readyz)")
             url, body = f"{info['url']}/predict", {"inputs": row}
             poll_until(lambda u=url, b=body: post_json(u, b))
             lap("first prediction")

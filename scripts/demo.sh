@@ -12,8 +12,7 @@ mkdir -p "$GOLDENPATH_HOME"
 if ! curl -sf "$GOLDENPATH_SERVER/healthz" >/dev/null; then
   echo "starting the promotion server on $GOLDENPATH_SERVER (state in $GOLDENPATH_HOME)"
   nohup .venv/bin/goldenpath server --port "$PORT" --home "$GOLDENPATH_HOME" \
-    >>"$GOLDENPATH_HOME/server.log" 2>&1 &
-  echo $! >"$GOLDENPATH_HOME/server.pid"
+    >>"$GOLDENPATH_HOME/server.log" 2>&1 &  # it writes its own server.pid
   for _ in $(seq 1 150); do curl -sf "$GOLDENPATH_SERVER/healthz" >/dev/null && break; sleep 0.2; done
 fi
 out=$(mktemp -d)
@@ -32,5 +31,7 @@ for cell in nb["cells"]:
 PY
 .venv/bin/goldenpath ls
 echo
-echo "The server keeps running: try the endpoint with curl, or open the notebook in JupyterLab."
+echo "The server keeps running: try the endpoint with curl, or open JupyterLab with the"
+echo "Deployments panel (left sidebar, the cube icon; caption \"Deployments\") on the same server:"
+echo "  GOLDENPATH_SERVER=$GOLDENPATH_SERVER .venv/bin/jupyter lab notebooks/"
 echo "Stop everything with: make stop"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Stop the demo's promotion server and the model processes it started.
+# Stop the promotion server whose state is in GOLDENPATH_HOME (default ~/.goldenpath) and the
+# model processes it started, however it was started (make demo, the CLI, gp.deploy's autostart).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 home=${GOLDENPATH_HOME:-$HOME/.goldenpath}
-if [ -f "$home/server.pid" ]; then kill "$(cat "$home/server.pid")" 2>/dev/null || true; rm -f "$home/server.pid"; fi
-pkill -f "bentoml serve $home/" 2>/dev/null || true
-pkill -f "_bentoml_impl.worker.service $home/" 2>/dev/null || true
-pkill -f "_warm_worker.py $home/runtime" 2>/dev/null || true  # the zygote and its forks
-echo "stopped"
+if [ -x .venv/bin/goldenpath ]; then
+  .venv/bin/goldenpath server stop --home "$home" || true
+else
+  echo "no .venv: nothing was installed here, so nothing runs" >&2
+fi

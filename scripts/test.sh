@@ -7,6 +7,13 @@ export BENTOML_DO_NOT_TRACK=True
 scripts/setup.sh --test
 scripts/ensure-postgres.sh
 if [ -x scripts/cluster/build.sh ]; then scripts/cluster/build.sh; fi
+# The real node's packages and images (cached by the hash of their inputs: rebuilt only
+# when serving/ or scripts/image/ change), before the tests start a cluster with them.
+if [ -x scripts/image/build.sh ]; then
+  scripts/cluster/install-packages.sh node image podman
+  scripts/image/build.sh pause runtime app
+  scripts/image/build.sh --podman app >/dev/null  # app releases on the local target
+fi
 .venv/bin/ruff check sdk server serving tests
 .venv/bin/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
   --ignore=tests/jupyter_ext -p no:cacheprovider "$@"

@@ -51,26 +51,45 @@ def safe_path(path: str) -> str:
 
 
 class PromotionServer:
-    """Calls the configured server with the user's token and audit name added."""
+    """Calls the configured server with the token and, where the token may delegate (a
+    delegation token) or no token is needed (local mode), the signed-in user's name.
+
+    With a delegation token the panel acts as the signed-in Jupyter user, with that user's
+    roles; with an ordinary token it acts as the token's user and names no one else (the
+    server refuses a header that names another user)."""
 
     def __init__(self, config: GoldenpathJupyter) -> None:
         self.config = config
+        self._delegates: bool | None = None  # learnt from the server once
 
-    def headers(self, user: str = "") -> dict[str, str]:
+    def headers(self, user: str = "", delegate: bool = True) -> dict[str, str]:
         headers = {"Accept": "application/json"}
         if self.config.token:
             headers["Authorization"] = f"Bearer {self.config.token}"
         name = self.config.user or user
-        if name:
+        if name and delegate:
             headers["X-Goldenpath-User"] = name
         return headers
+
+    async def delegates(self) -> bool:
+        """May this extension's token act for the signed-in user? (asked once)"""
+        if not self.config.token:
+            return True  # local mode: the name is only what the audit trail shows
+        if self._delegates is None:
+            answer = await self._fetch("GET", f"{self.config.base}/api/v1/me", None,
+                                       self.headers(delegate=False), where=self.config.base)
+            if answer.status != 200:
+                return False  # not known yet: act as the token's user, ask again next time
+            self._delegates = answer.json().get("token_kind") == "delegation"
+        return self._delegates
 
     async def api(self, method: str, path: str, query: dict[str, str] | None = None,
                   body: bytes | None = None, user: str = "") -> Answer:
         url = f"{self.config.base}/api/v1/{safe_path(path)}"
         if query:
             url += "?" + urlencode(query)
-        return await self._fetch(method, url, body, self.headers(user), where=self.config.base)
+        headers = self.headers(user, delegate=await self.delegates())
+        return await self._fetch(method, url, body, headers, where=self.config.base)
 
     async def whole(self, path: str, key: str, query: dict[str, str] | None = None,
                     user: str = "") -> Answer:
@@ -112,18 +131,20 @@ class PromotionServer:
         if not url.startswith(("http://", "https://")):
             raise ProxyError(409, "no_endpoint", f"{service} has no endpoint in {environment}",
                              "deploy it first, or wait until it is live")
+        headers, tls = _kubernetes_route(url)
         return await self._fetch("POST", f"{url.rstrip('/')}/predict", body,
-                                 {"Content-Type": "application/json"}, where=url)
+                                 {"Content-Type": "application/json", **headers}, where=url,
+                                 **tls)
 
     async def _fetch(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
-                     where: str) -> Answer:
+                     where: str, **tls: Any) -> Answer:
         if body is not None:
             headers = {"Content-Type": "application/json", **headers}
         elif method in ("POST", "PUT", "PATCH"):
             body = b""
         request = HTTPRequest(url, method=method, headers=headers, body=body,
                               request_timeout=self.config.timeout, follow_redirects=False,
-                              allow_nonstandard_methods=True)
+                              allow_nonstandard_methods=True, **tls)
         try:
             response = await AsyncHTTPClient().fetch(request, raise_error=False)
         except (OSError, HTTPClientError) as exc:
@@ -134,3 +155,24 @@ class PromotionServer:
                              f"could not reach {where} ({response.error})", HOW_TO_CONFIGURE)
         return Answer(response.code, response.body or b"",
                       response.headers.get("Content-Type", "application/json"))
+
+
+def _kubernetes_route(url: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """Headers and TLS options for a Kubernetes deployment reached through the API server's
+    service proxy (the Jupyter server user's kubeconfig, as for d.predict()); none otherwise."""
+    try:
+        from goldenpath import _kube
+        from goldenpath.errors import GoldenpathError
+    except ImportError:  # the extension runs without the SDK: plain URLs only
+        if "/services/" in url and "/proxy" in url:
+            raise ProxyError(502, "sdk_missing", f"{url} needs the kubeconfig's credentials",
+                             "pip install goldenpath in the Jupyter server's environment") from None
+        return {}, {}
+    try:
+        route = _kube.route(url)
+    except GoldenpathError as exc:
+        raise ProxyError(502, exc.code, exc.message, exc.hint) from None
+    if route is None:
+        return {}, {}
+    return route.headers, {"ca_certs": route.ca_file, "client_cert": route.cert_file,
+                           "client_key": route.key_file, "validate_cert": route.verify}

@@ -41,6 +41,7 @@ npm_ci() {  # npm ci unless node_modules already matches the lockfile
     (cd "$dir" && npm ci --no-audit --no-fund) || die "npm ci failed in $dir"
   fi
 }
+python "$EXT/scripts/source_hash.py" --check || die "the committed labextension is stale"
 npm_ci "$EXT"
 (cd "$EXT" && npm run build:prod) || die "building the labextension failed"
 python -m pip install -q --no-build-isolation --no-deps --force-reinstall "$EXT" \

@@ -38,9 +38,10 @@ export class ApiError extends Error {
 }
 
 const EXTENSION_MISSING =
-  'the goldenpath_jupyter server extension is not enabled: run ' +
-  '`pip install goldenpath_jupyter` (or `jupyter server extension enable goldenpath_jupyter`) ' +
-  'and restart JupyterLab';
+  'the goldenpath_jupyter server extension is not enabled: install it into the Python that ' +
+  'runs JupyterLab (from the goldenpath repository: `.venv/bin/pip install ' +
+  '--no-build-isolation ./jupyter_ext`, or `jupyter server extension enable ' +
+  'goldenpath_jupyter`) and restart JupyterLab';
 
 export class GoldenpathApi {
   constructor(private readonly settings = ServerConnection.makeSettings()) {}

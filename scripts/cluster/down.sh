@@ -46,9 +46,20 @@ stop() {
   for ((i = 0; i < 50; i++)); do alive || return 0; sleep 0.1; done
 }
 
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck disable=SC1091
+[[ -f "$STATE/cluster.env" ]] && source "$STATE/cluster.env"
+# shellcheck source=node.sh
+source "$HERE/node.sh"
+
 if [[ -n "$ONLY" ]]; then
   stop "$ONLY"
 else
+  # The real node first: its pods go with it (containers, network namespaces, cgroups).
+  stop kubelet
+  node_remove_pods
+  stop containerd
+  node_cleanup
   # Clients first, then the API server, etcd last.
   stop kwok kube-scheduler kube-controller-manager
   stop kube-apiserver

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Start a real Kubernetes control plane on 127.0.0.1 with KWOK fake nodes.
+# Start a real Kubernetes control plane on 127.0.0.1 with one real node and KWOK fake nodes.
 #
 #   scripts/cluster/up.sh [STATE_DIR]                      # whole cluster
 #   scripts/cluster/up.sh --only kube-apiserver STATE_DIR  # (re)start one component
 #
-# Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
-# kwok (which makes pods on its fake nodes Running: no kubelet, no containers).
+# Components: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (which
+# makes pods on its fake nodes Running: no kubelet, no containers), and the real node:
+# containerd and a kubelet running real containers (node.sh; needs root).
 # Everything lives in STATE_DIR (default ${GOLDENPATH_CACHE:-~/.cache/goldenpath}/cluster):
-#   kubeconfig, cluster.env (ports), pki/, etcd/ (data), logs/, pids/.
+#   kubeconfig, cluster.env (ports, the node's subnet), images.env (the images loaded into
+#   the node), pki/, etcd/ (data), node/, logs/, pids/.
 # Re-running on an existing STATE_DIR restarts the stopped components and keeps
 # the etcd data. Stop with scripts/cluster/down.sh [STATE_DIR].
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+REPO="$(cd "$HERE/../.." && pwd)"
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok containerd kubelet)
 
 # Log to fd 3 (the original stderr) so messages survive the 2>/dev/null of probes.
 exec 3>&2
@@ -30,7 +33,7 @@ KUBECONFIG_FILE="$STATE/kubeconfig"
 
 # Binaries: build (or find cached) unless GOLDENPATH_K8S_BIN points at them.
 BIN="${GOLDENPATH_K8S_BIN:-$("$HERE/build.sh" | tail -n 1)}"
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok; do
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kubelet; do
   [[ -x "$BIN/$b" ]] || die "missing $BIN/$b: run scripts/cluster/build.sh"
 done
 kubectl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
@@ -53,8 +56,10 @@ pick_port() {
 }
 # Each port variable and the component that listens on it.
 declare -A PORT_OWNER=([ETCD_PORT]=etcd [ETCD_PEER_PORT]=etcd [APISERVER_PORT]=kube-apiserver
-  [KCM_PORT]=kube-controller-manager [SCHEDULER_PORT]=kube-scheduler [KWOK_PORT]=kwok)
-PORT_VARS=(ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT)
+  [KCM_PORT]=kube-controller-manager [SCHEDULER_PORT]=kube-scheduler [KWOK_PORT]=kwok
+  [KUBELET_PORT]=kubelet [KUBELET_HEALTHZ_PORT]=kubelet)
+PORT_VARS=(ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHEDULER_PORT KWOK_PORT
+  KUBELET_PORT KUBELET_HEALTHZ_PORT)
 assign_ports() {
   local v
   # shellcheck disable=SC1091
@@ -66,7 +71,13 @@ assign_ports() {
     fi
     TAKEN+="${!v} "
   done
-  for v in "${PORT_VARS[@]}"; do echo "$v=${!v}"; done > "$STATE/cluster.env"
+  save_env
+}
+# save_env: ports and the node's subnet (NODE_NET, chosen by node.sh) for later runs.
+save_env() {
+  local v
+  { for v in "${PORT_VARS[@]}"; do echo "$v=${!v}"; done
+    echo "NODE_NET=${NODE_NET:-}"; } > "$STATE/cluster.env"
 }
 
 # --- certificates ---------------------------------------------------------------
@@ -126,6 +137,8 @@ EOF
 
 # --- processes -------------------------------------------------------------------
 pid_of() { cat "$STATE/pids/$1.pid" 2>/dev/null || true; }
+# bin_of NAME: the binary a component runs (containerd is Debian's, the rest built here).
+bin_of() { if [[ "$1" == containerd ]]; then command -v containerd; else echo "$BIN/$1"; fi; }
 # running NAME: the recorded pid is alive and still runs our binary. While the launcher
 # shell is exec'ing the binary, /proc/PID/cmdline can read empty for a moment: a live pid
 # gets a few looks before it counts as someone else's.
@@ -135,7 +148,7 @@ running() {
   for _ in 1 2 3 4 5; do
     kill -0 "$pid" 2>/dev/null || return 1
     cmd="$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null || true)"
-    [[ "$cmd" == *"$BIN/$1 "* ]] && return 0
+    [[ "$cmd" == *"$(bin_of "$1") "* ]] && return 0
     sleep 0.1
   done
   return 1
@@ -148,7 +161,7 @@ launch() {
   if running "$name"; then log "$name already running (pid $(pid_of "$name"))"; return; fi
   log "starting $name"
   # shellcheck disable=SC2016  # expanded by the inner shell
-  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$STATE/pids/$name.pid" "$BIN/$name" "$@" \
+  setsid bash -c 'echo $$ > "$0"; exec "$@"' "$STATE/pids/$name.pid" "$(bin_of "$name")" "$@" \
     >> "$STATE/logs/$name.log" 2>&1 < /dev/null 3>&- &
   for _ in $(seq 50); do [[ -s "$STATE/pids/$name.pid" ]] && break; sleep 0.1; done
 }
@@ -188,6 +201,9 @@ start_kube-apiserver() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-cluster-ip-range=10.96.0.0/16 \
     --authorization-mode=Node,RBAC --allow-privileged=true \
+    --enable-admission-plugins=PodNodeSelector,PodTolerationRestriction \
+    --kubelet-client-certificate="$PKI/admin.crt" --kubelet-client-key="$PKI/admin.key" \
+    --kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP \
     --endpoint-reconciler-type=none --shutdown-watch-termination-grace-period=1s \
     --cert-dir="$STATE/pki/generated" --profiling=false
   wait_for "kube-apiserver /readyz" 90 apiserver_ready
@@ -222,12 +238,19 @@ start_kube-scheduler() {
 start_kwok() {
   # Manages only nodes annotated kwok.x-k8s.io/node=fake (see nodes.yaml) and
   # the pods bound to them, using KWOK's built-in stages (v0.7).
+  # Fake pod IPs come from 10.245.0.0/16 (the real node's are 10.244.N.0/24) and are
+  # blackholed: a request proxied to a fake pod fails here instead of leaving the machine.
+  # Node IP 127.0.0.1: the API server (InternalIP first) never dials out for their logs.
+  ip route replace blackhole 10.245.0.0/16 2>/dev/null || true
   launch kwok --kubeconfig="$KUBECONFIG_FILE" \
     --manage-all-nodes=false \
     --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --cidr=10.244.0.1/16 --node-ip=10.0.0.1 \
+    --cidr=10.245.0.1/16 --node-ip=127.0.0.1 \
     --server-address="127.0.0.1:$KWOK_PORT"
 }
+
+# shellcheck source=node.sh
+source "$HERE/node.sh"
 
 # --- main ----------------------------------------------------------------------------
 if [[ -n "$ONLY" ]]; then
@@ -263,6 +286,7 @@ for c in "${COMPONENTS[@]}"; do "start_$c"; done
 
 log "registering KWOK nodes"
 wait_for "nodes to apply" 30 kubectl apply -f "$HERE/nodes.yaml"
+wait_for "the real node to register" 60 kubectl get node "$NODE_NAME"
 wait_for "nodes Ready" 60 kubectl wait --for=condition=Ready node --all --timeout=5s
 # The node lifecycle controller removes the node.kubernetes.io/not-ready taint
 # a moment after Ready; until then nothing schedules.
@@ -274,13 +298,14 @@ wait_for "node taints cleared" 60 nodes_untainted
 wait_for "default ServiceAccount" 60 kubectl -n default get serviceaccount default
 for c in "${COMPONENTS[@]}"; do check_alive "$c"; done
 
-log "cluster ready in $((SECONDS - start))s: $(kubectl get nodes --no-headers | wc -l) nodes, state in $STATE"
+log "cluster ready in $((SECONDS - start))s: $(kubectl get nodes --no-headers | wc -l) nodes (real: $NODE_NAME), state in $STATE"
 cat <<EOF
 
 export KUBECONFIG=$KUBECONFIG_FILE
 export PATH=$BIN:\$PATH   # kubectl $("$BIN/kube-apiserver" --version | awk '{print $2}')
 
-Point the goldenpath server at it: start it with that KUBECONFIG exported, or set
-"kubeconfig: $KUBECONFIG_FILE" on a "target: kubernetes" environment.
+Pods run on $NODE_NAME in namespaces made with scripts/cluster/namespace.sh --real-node NAME;
+they reach this machine at $(node_gateway) (run the promotion server there).
+scripts/cluster/goldenpath-env.sh $STATE makes goldenpath's namespaces and platform config.
 Stop it with: scripts/cluster/down.sh $STATE
 EOF

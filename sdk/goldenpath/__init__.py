@@ -6,7 +6,9 @@
     d.url; d.predict(X_test[:3]); d.status(); d.logs(); d.card; d.evidence()
     d.promote("staging"); p = d.promote("prod")   # a Promotion when prod needs approval
     gp.approve("churn", "prod")                   # as another user (four eyes)
-    gp.list(); gp.get("churn"); gp.rollback("churn"); gp.inventory(); gp.verify_audit()
+    gp.list(); gp.get("churn"); gp.rollback("churn"); gp.rollback("churn", to=2)
+    gp.release_app("web", "registry/web@sha256:...", env="dev"); gp.set_team("churn", "risk")
+    gp.inventory(); gp.verify_audit()
     gp.configure(server=..., token=...)
 
 Errors are goldenpath.errors.GoldenpathError subclasses; each says what to fix.
@@ -20,7 +22,9 @@ from goldenpath._deploy import (
                                 deploy_archive,
                                 get,
                                 inventory,
+                                release_app,
                                 rollback,
+                                set_team,
                                 verify_audit,
 )
 from goldenpath._deploy import list_services as list  # noqa: A001 - the public name is gp.list
@@ -33,4 +37,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Config", "Deployment", "GoldenpathError", "Promotion", "__version__", "approve",
            "configure", "deploy", "deploy_archive", "errors", "get", "inventory", "list",
-           "panel", "rollback", "verify_audit"]
+           "panel", "release_app", "rollback", "set_team", "verify_audit"]

@@ -1,8 +1,10 @@
-"""Packaging: a model object becomes a real BentoML bundle, checked for parity.
+"""Packaging: a model object becomes a real BentoML bundle.
 
 The bundle is built with BentoML's own API (`bentoml.models.create`, `bentoml.bentos.build`,
-`export_bento`), holds the model, the goldenpath_serving runtime source and requirements
-pinned to this environment, so stock `bentoml serve` runs it anywhere those are installed.
+`export_bento`), holds the model, the goldenpath_serving runtime source, requirements
+pinned to this environment and the sample with the notebook's predictions on it (which
+the serving runtime and the server replay: parity), so stock `bentoml serve` runs it
+anywhere those are installed.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
     with bentoml.models.create(name, module="goldenpath_serving", labels=all_labels,
                                metadata=metadata) as bento_model:
         save_model(model, Path(bento_model.path), kind=kind, schema=schema,
-                   output_schema={"example": predictions[:1]})
+                   output_schema={"example": predictions[:1]},
+                   parity=(sample_inputs, predictions))
         # what the model imports, so whoever serves it can preload that (the local target's
         # warm worker does)
         meta_file = Path(bento_model.path) / "goldenpath.json"
@@ -146,13 +149,6 @@ def framework_modules(modules: set[str]) -> list[str]:
     dists = _distributions()
     return sorted(m for m in modules if m.split(".")[0] in dists
                   and m.split(".")[0] not in _OURS)
-
-
-def framework_hint(model: Any) -> list[str]:
-    """The installed module of the model's class, known before anything is pickled."""
-    module = type(model).__module__
-    top = module.split(".")[0]
-    return ["numpy", module] if top in _distributions() and top not in _OURS else ["numpy"]
 
 
 def pinned_requirements(modules: set[str]) -> list[str]:

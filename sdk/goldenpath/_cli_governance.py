@@ -151,17 +151,24 @@ def whoami() -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the audit hash chain; exit 1 naming each edited or deleted event."""
-    result = _client().request("GET", "/api/v1/audit/verify")
+def audit_verify(head: Annotated[list[str] | None, typer.Option(
+        help="SEQ:HASH printed by an earlier verify, kept outside the database: the chain "
+             "must still hold it")] = None) -> None:
+    """Recompute the audit hash chain and re-hash the rows it covers (releases, evidence,
+    promotions, approvals, deployments, access); exit 1 naming each edited row."""
+    result = _client().request("GET", "/api/v1/audit/verify", params={"head": head or []})
     if result["ok"]:
-        console.print(f"[green]audit trail intact[/]: {result['events']} events, head "
-                      f"{result['head']['seq']} {result['head']['hash']}")
-        console.print("keep the head hash somewhere else to detect a rewritten chain later")
+        console.print(f"[green]audit trail intact[/]: {result['events']} events and "
+                      f"{result.get('rows', 0)} rows, head "
+                      f"{result['head']['seq']}:{result['head']['hash']}")
+        console.print("keep that head outside the database (--head it later) to detect a "
+                      "rewritten chain")
         return
     console.print(f"[red]audit trail broken[/]: {len(result['problems'])} problem(s)")
     for problem in result["problems"]:
-        console.print(f"  event {problem['seq']} (id {problem['id']}): {problem['problem']}")
+        where = (f"{problem['table']} row {problem['row']}" if "table" in problem
+                 else f"event {problem['seq']} (id {problem['id']})")
+        console.print(f"  {where}: {problem['problem']}", highlight=False)
     raise typer.Exit(1)
 
 
@@ -204,10 +211,17 @@ def users_revoke(user: str, team: Annotated[str, typer.Option(help="team")]) -> 
 
 
 @tokens_app.command("create")
-def tokens_create(user: str, name: Annotated[str, typer.Option(help="label")] = "") -> None:
+def tokens_create(user: str, name: Annotated[str, typer.Option(help="label")] = "",
+                  delegation: Annotated[bool, typer.Option(
+                      help="for a service that signs users in and acts for them (the "
+                           "Jupyter extension); creates USER as that service")] = False
+                  ) -> None:
     """Create an API token for USER; it is shown once."""
-    token = _client().request("POST", f"/api/v1/users/{user}/tokens", json={"name": name})
-    console.print(f"token {token['id']} for {user} (shown once, store it now):")
+    kind = "delegation" if delegation else "user"
+    token = _client().request("POST", f"/api/v1/users/{user}/tokens",
+                              json={"name": name, "kind": kind})
+    label = "delegation token" if delegation else "token"
+    console.print(f"{label} {token['id']} for {user} (shown once, store it now):")
     print(token["token"])
 
 

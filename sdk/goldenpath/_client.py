@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from goldenpath._config import Config, current
-from goldenpath.errors import DeploymentFailed, ServerUnreachable, from_response
+from goldenpath.errors import DeploymentFailed, ParityError, ServerUnreachable, from_response
 
 
 class Client:
@@ -99,18 +99,25 @@ class Client:
         """Follow a rollout until it is live (returns its status) or failed (raises)."""
         start = time.monotonic()
         deadline = start + timeout
+        failure: dict[str, Any] = {}
         while True:
             for event in self.events(service, after):
                 after = max(after, int(event["id"]))
-                if on_event and event["environment"] == environment:
+                if event["environment"] != environment:
+                    continue
+                if event["type"] == "rollout_failed":
+                    failure = event.get("data") or {}
+                if on_event:
                     on_event(event)
             state = self.status(service, environment)
             if state["status"] == "live":
                 return state
             if state["status"] == "failed":
-                raise DeploymentFailed(
-                    f"{service} did not go live in {environment}: {state['message']}",
-                    f"see the logs: goldenpath logs {service} --env {environment}")
+                if not failure:  # it failed after the events were read: its event is there now
+                    failure = next((e.get("data") or {} for e in self.events(service, after)
+                                    if e["type"] == "rollout_failed"
+                                    and e["environment"] == environment), {})
+                raise rollout_error(service, environment, state["message"], failure)
             if time.monotonic() > deadline:
                 raise DeploymentFailed(f"{service} was not live in {environment} after "
                                        f"{timeout:.0f}s", "check `goldenpath status`")
@@ -121,3 +128,25 @@ class Client:
         events = self.request("GET", "/api/v1/events", params={"service": service,
                                                                "limit": 1})["events"]
         return int(events[-1]["id"]) if events else 0
+
+
+def rollout_error(service: str, environment: str, message: str, failure: dict[str, Any]
+                  ) -> DeploymentFailed | ParityError:
+    """The error a failed rollout becomes: ParityError when the release answered the
+    notebook's sample differently; else DeploymentFailed, pointing at the model's own code
+    when it raised (`where`)."""
+    code = str(failure.get("code") or "")
+    details = failure.get("details") or {}
+    if code == "parity_failed":
+        return ParityError(f"{service} did not go live in {environment}: {message}",
+                           "the model predicts differently outside this notebook: it may "
+                           "depend on notebook state, randomness or a library version; see "
+                           "the differing rows in .details", details=details)
+    where = details.get("where") if isinstance(details, dict) else ""
+    if code in ("load_failed", "predict_failed"):
+        return DeploymentFailed(f"{service} did not go live in {environment}: {message}",
+                                (f"the error is in your code at {where}; " if where else "")
+                                + "fix it and deploy again", details=details)
+    return DeploymentFailed(f"{service} did not go live in {environment}: {message}",
+                            f"see the logs: goldenpath logs {service} --env {environment}",
+                            details=details or None)

@@ -17,7 +17,7 @@ DEFAULT_SERVER = "http://127.0.0.1:8731"
 @dataclass(frozen=True)
 class Config:
     server: str = DEFAULT_SERVER
-    token: str = ""
+    token: str = field(default="", repr=False)  # never in a notebook's output
     environment: str = "dev"
     user: str = ""
     autostart: bool = True  # start a local server when the default one is not running

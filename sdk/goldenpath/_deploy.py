@@ -1,4 +1,4 @@
-"""gp.deploy and friends: package → parity check → upload → deploy → live."""
+"""gp.deploy and friends: package → upload → deploy → live (parity checked where it runs)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from goldenpath._bundle import build_bundle, check_name, default_name, framework_hint
+from goldenpath._bundle import build_bundle, check_name, default_name
 from goldenpath._client import Client
 from goldenpath._config import current
 from goldenpath._deployment import Deployment
-from goldenpath._lineage import collect_lineage, draft_card, lineage_labels
+from goldenpath._lineage import collect_lineage, draft_card, fingerprint, lineage_labels
 from goldenpath._local_server import ensure_server, start_server, wait_for_server
-from goldenpath._parity import check_parity, prepare_parity
 from goldenpath._progress import Progress
 from goldenpath._promotion import WAITING, Promotion
-from goldenpath.errors import GoldenpathError, NotFound
+from goldenpath._where import resolve
+from goldenpath.errors import Conflict, GoldenpathError, NotFound
 
 
 def client() -> Client:
@@ -30,10 +30,12 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
            metrics: dict[str, float] | None = None, data: dict[str, Any] | None = None,
            resources: dict[str, float] | None = None, card: str | None = None,
            notebook: str | Path | None = None) -> Any:
-    """Package `model`, check it predicts the same in a fresh process, and make it live.
+    """Package `model` and make it live; it goes live only where it predicts the sample as
+    here (the serving runtime and the server replay it: ParityError says which rows differ).
 
     Evidence travels with the release: lineage (MLflow run, git commit, notebook hash),
-    `data=` fingerprints, `metrics=`, the parity result and a drafted model card (d.card).
+    `data=` fingerprints and `metrics=` (declared by you), a drafted model card (d.card); the
+    server adds what it verifies itself (scan, pins, parity per environment).
     Returns the live Deployment (d.url, d.predict(X), d.status(), d.promote("prod")), or a
     Promotion when `env` needs approvals first.
     """
@@ -42,22 +44,15 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
     progress = Progress(quiet=quiet)
     try:
         c = Client(current())
-        # the server (if it needs starting) and the parity interpreter start up while the
-        # model is packaged
-        started = start_server(c)
-        prepare_parity(framework_hint(model))
+        started = start_server(c)  # a server that needs starting does so while we package
         lineage = collect_lineage(notebook, data)
         with tempfile.TemporaryDirectory(prefix="goldenpath-") as tmp:
             progress.start("package")
             bundle = build_bundle(model, name, sample, Path(tmp), labels=lineage_labels(lineage))
             progress.done("package", f"{bundle.tag} ({bundle.kind})")
-            progress.start("parity check")
-            check_parity(bundle)
-            progress.done("parity check", f"{len(bundle.predictions)} sample rows match")
             shown = {**(lineage.get("mlflow_metrics") or {}), **(metrics or {})}
             evidence: dict[str, Any] = {
                 "lineage": lineage, "data": lineage["data"], "metrics": shown,
-                "parity": {"passed": True, "rows": len(bundle.predictions)},
                 "card_draft": draft_card(name, bundle.kind, lineage, shown,
                                          bundle.requirements)}
             if card is not None:
@@ -66,20 +61,70 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
             return _ship(c, bundle.archive, name, environment, team, progress,
                          resources=resources, evidence=evidence)
     except GoldenpathError as exc:
+        where = exc.details.get("where") if isinstance(exc.details, dict) else None
+        if where:  # the line in the user's own code, as this notebook knows it
+            exc.details["where"] = resolve(where, model)
+            exc.hint = exc.hint.replace(where, exc.details["where"])
         progress.fail(str(exc))
         raise
 
 
 def deploy_archive(archive: Path, *, name: str, env: str | None = None, team: str = "",
-                   quiet: bool = False, resources: dict[str, float] | None = None) -> Any:
-    """Upload an exported .bento archive and make it live (the CLI's path)."""
+                   quiet: bool = False, resources: dict[str, float] | None = None,
+                   metrics: dict[str, float] | None = None,
+                   data: dict[str, Any] | None = None, card: str | None = None) -> Any:
+    """Upload an exported .bento archive and make it live (the CLI's path), with the same
+    declared evidence gp.deploy takes: metrics, data fingerprints, a model card."""
     progress = Progress(steps=("upload", "deploy", "live"), quiet=quiet)
+    evidence: dict[str, Any] = {}
+    if metrics:
+        evidence["metrics"] = metrics
+    if data:
+        evidence["data"] = [fingerprint(k, v) for k, v in data.items()]
+    if card is not None:
+        evidence["card"] = card
     try:
         return _ship(client(), archive, check_name(name), env or current().environment, team,
-                     progress, resources=resources)
+                     progress, resources=resources, evidence=evidence)
     except GoldenpathError as exc:
         progress.fail(str(exc))
         raise
+
+
+def release_app(name: str, image: str, *, port: int = 8080, team: str = "",
+                resources: dict[str, float] | None = None, env: str | None = None,
+                test_report: str = "", review: str = "") -> Any:
+    """Create an app release from an image pinned by digest (with its test report and
+    review, if given) and, with `env`, promote it there: the release's view, or the live
+    Deployment / the Promotion waiting for approval."""
+    c = client()
+    if env:  # refuse before a release exists that the environment cannot run
+        envs = {e["name"]: e for e in c.request("GET", "/api/v1/environments")["environments"]}
+        if env not in envs:
+            raise NotFound(f"unknown environment {env!r}", f"use one of: {', '.join(envs)}")
+        cannot = (envs[env].get("cannot_run") or {}).get("app")
+        if cannot:
+            raise Conflict(f"{env} cannot run app images: {cannot}",
+                           "nothing was created; fix that, or pass another --env")
+    release = c.request("POST", f"/api/v1/services/{check_name(name)}/app-releases",
+                        json={"image": image, "port": port, "team": team,
+                              "resources": resources or None})
+    evidence = {k: v for k, v in (("test_report", test_report), ("review", review)) if v}
+    if evidence:
+        c.attach_evidence(release["id"], evidence)
+    if not env:
+        return release
+    after = c.last_event_id(name)
+    started = c.deploy(release["id"], env)
+    if started.get("status") == WAITING:
+        return Promotion(c, started)
+    return Deployment(c, c.wait(name, env, after=after))
+
+
+def set_team(name: str, team: str) -> dict[str, Any]:
+    """Give service `name` to `team` (admins): its owners from now on."""
+    return client().request(  # type: ignore[no-any-return]
+        "PUT", f"/api/v1/services/{name}/team", json={"team": team})
 
 
 def _ship(c: Client, archive: Path, name: str, environment: str, team: str,
@@ -107,9 +152,9 @@ def _ship(c: Client, archive: Path, name: str, environment: str, team: str,
 def approve(name: str, env: str, comment: str = "", *, reject: bool = False) -> Any:
     """Approve (or reject) the release of `name` waiting for approval in `env`."""
     c = client()
-    waiting = c.request("GET", "/api/v1/promotions",
-                        params={"status": WAITING, "service": name})["promotions"]
-    waiting = [p for p in waiting if p["environment"] == env]
+    waiting = c.request("GET", "/api/v1/promotions",  # an unknown env is an error here
+                        params={"status": WAITING, "service": name,
+                                "environment": env})["promotions"]
     if not waiting:
         raise NotFound(f"nothing of {name} waits for approval in {env}",
                        "list what waits: goldenpath approvals")
@@ -139,6 +184,7 @@ def list_services() -> list[dict[str, Any]]:
     return client().pages("/api/v1/services", "services")
 
 
-def rollback(name: str, env: str | None = None) -> Deployment:
-    """Put the previous release of `name` back in `env` (no rebuild)."""
-    return get(name, env).rollback()
+def rollback(name: str, env: str | None = None, to: int | None = None) -> Deployment:
+    """Put an earlier release of `name` back in `env`, with no rebuild: the one live before
+    the current one (each rollback goes one further back), or version `to`."""
+    return get(name, env).rollback(to=to)

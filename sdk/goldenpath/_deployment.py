@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
+from pathlib import Path
 from typing import Any
 
 import requests
 
+from goldenpath import _kube
 from goldenpath._client import Client
 from goldenpath._promotion import WAITING, Promotion
 from goldenpath.errors import InvalidInput, ServerUnreachable
@@ -54,7 +57,8 @@ class Deployment:
         else:
             payload = to_jsonable(inputs)
         try:
-            response = requests.post(f"{self.url}/predict", json={"inputs": payload}, timeout=60)
+            # a Kubernetes URL may need the kubeconfig's credentials (the API server's proxy)
+            response = _kube.post(self.url, "/predict", json={"inputs": payload}, timeout=60)
         except requests.ConnectionError:
             raise ServerUnreachable(f"the endpoint {self.url} is not answering",
                                     f"check d.status() and d.logs() for {self.name}") from None
@@ -78,7 +82,7 @@ class Deployment:
         info = self._client.deploy(self.release_id, environment)
         if info.get("status") == WAITING:
             return Promotion(self._client, info)
-        if wait:
+        if wait and not info.get("noop"):  # already live there: nothing to wait for
             info = self._client.wait(self.name, environment, after=after)
         return Deployment(self._client, info)
 
@@ -103,18 +107,51 @@ class Deployment:
             "GET", f"/api/v1/releases/{self.release_id}/policies",
             params={"environment": environment or self.environment})
 
-    def rollback(self, wait: bool = True) -> Deployment:
+    def rollback(self, wait: bool = True, to: int | None = None) -> Deployment:
+        """Restore an earlier release here: the one live before this one (each rollback goes
+        one further back), or version `to`."""
         after = self._client.last_event_id(self.name)
         path = f"/api/v1/services/{self.name}/environments/{self.environment}/rollback"
-        info = self._client.request("POST", path)
+        info = self._client.request("POST", path, json={"to": to})
         if wait:
             info = self._client.wait(self.name, self.environment, after=after)
         self._info = info
         return self
 
     def delete(self) -> None:
+        """Take the service out of this environment: every object its rollouts made goes."""
         self._client.request("DELETE",
                              f"/api/v1/services/{self.name}/environments/{self.environment}")
+
+    def export(self, path: str | Path) -> Path:
+        """Write the exact bundle this deployment runs to `path` (its sha256 checked): a
+        BentoML archive, for `bentoml import` or, unpacked, `bentoml serve`."""
+        digest = str(self._info.get("digest") or "")
+        path = Path(path)
+        try:
+            response = self._client.http.get(f"{self._client.base}/api/v1/bundles/{digest}",
+                                             stream=True, timeout=self._client.config.timeout)
+        except requests.ConnectionError:
+            raise ServerUnreachable(f"could not reach {self._client.base}",
+                                    "check gp.configure(server=...)") from None
+        if response.status_code != 200:
+            raise InvalidInput(f"{self.name} in {self.environment} has no bundle to export "
+                               f"(an app release runs an image: {digest})",
+                               "export model releases only")
+        hasher = hashlib.sha256()
+        with open(path, "wb") as fh:
+            for chunk in response.iter_content(1 << 20):
+                hasher.update(chunk)
+                fh.write(chunk)
+        if f"sha256:{hasher.hexdigest()}" != digest:
+            path.unlink(missing_ok=True)
+            raise InvalidInput(f"the bundle received is not {digest}", "export it again")
+        return path
+
+    def history(self) -> list[dict[str, Any]]:
+        """The rollouts here, newest first: version, why, by whom, how they ended."""
+        path = f"/api/v1/services/{self.name}/environments/{self.environment}/rollouts"
+        return list(self._client.request("GET", path)["rollouts"])
 
     def __repr__(self) -> str:
         return (f"<Deployment {self.name} v{self.version} in {self.environment}: "

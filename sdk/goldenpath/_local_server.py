@@ -1,14 +1,19 @@
-"""Starts a local promotion server for the user when none runs, so gp.deploy is one call."""
+"""The local promotion server: started for the user when none runs (so gp.deploy is one
+call), and stopped again with `goldenpath server stop` / `make stop`."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 from goldenpath._client import Client
-from goldenpath.errors import ServerUnreachable
+from goldenpath.errors import NotFound, ServerUnreachable
 
 
 def ensure_server(client: Client, wait_s: float = 60.0) -> None:
@@ -19,7 +24,8 @@ def ensure_server(client: Client, wait_s: float = 60.0) -> None:
 def start_server(client: Client) -> bool:
     """Start a local server for `client` if none answers and autostart allows; do not wait.
 
-    Returns whether one was started. gp.deploy packages the model while it starts."""
+    Returns whether one was started (and says so, once, on stderr). gp.deploy packages the
+    model while it starts."""
     if client.healthy():
         return False
     if not client.config.autostart:
@@ -34,6 +40,8 @@ def start_server(client: Client) -> bool:
         [sys.executable, "-m", "goldenpath", "server", "--host", url.hostname or "127.0.0.1",
          "--port", str(url.port or 8731), "--home", str(home)],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    print(f"goldenpath: started a local server at {client.base} (state and log in {home}); "
+          "it keeps running: stop it with `goldenpath server stop`", file=sys.stderr)
     return True
 
 
@@ -48,3 +56,59 @@ def wait_for_server(client: Client, started: bool, wait_s: float = 60.0) -> None
         time.sleep(0.05)
     raise ServerUnreachable(f"started a local goldenpath server for {client.base}, but it did "
                             "not answer", f"read {client.config.home / 'server.log'}")
+
+
+def stop_server(home: Path, keep_models: bool = False, timeout: float = 30.0) -> list[str]:
+    """Stop the server whose state is in `home` (its `server.pid`) and, unless
+    `keep_models`, the serving processes it started; what was stopped, in words."""
+    import psutil
+
+    stopped: list[str] = []
+    pid_file = home / "server.pid"
+    try:
+        recorded = json.loads(pid_file.read_text())
+    except (OSError, ValueError):
+        recorded = {}
+    pid = int(recorded.get("pid") or 0)
+    if pid and psutil.pid_exists(pid):
+        os.kill(pid, signal.SIGTERM)
+        try:
+            psutil.Process(pid).wait(timeout)
+        except psutil.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)
+        stopped.append(f"the server at {recorded.get('url', '?')} (pid {pid})")
+    pid_file.unlink(missing_ok=True)
+    if not keep_models:
+        models = _serving_processes(home)
+        for proc in models:
+            try:
+                proc.terminate()
+            except psutil.Error:
+                pass
+        _gone, alive = psutil.wait_procs(models, timeout=10)
+        for proc in alive:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        if models:
+            stopped.append(f"{len(models)} serving process(es)")
+    if not stopped:
+        raise NotFound(f"no goldenpath server runs with its state in {home}",
+                       "pass --home (or GOLDENPATH_HOME) where the server keeps its state")
+    return stopped
+
+
+def _serving_processes(home: Path) -> list[object]:
+    """The processes a server in `home` started: zygotes, serving processes, their
+    supervisors (each names a path in `home` on its command line)."""
+    import psutil
+
+    marker = f"{home.resolve()}/"
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if proc.pid != os.getpid() and marker in cmd and ("bentoml" in cmd or
+                                                         "_warm_worker" in cmd):
+            found.append(proc)
+    return found

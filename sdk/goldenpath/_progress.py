@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any
 
-STEPS = ("package", "parity check", "upload", "deploy", "live")
+STEPS = ("package", "upload", "deploy", "live")
 
 
 def _in_notebook() -> bool:

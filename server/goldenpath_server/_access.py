@@ -3,6 +3,11 @@
 Roles rank viewer < submitter < approver < admin; a higher role can do what a lower one can.
 A binding to team `*` holds in every team. Without a configured admin token the server runs
 in local single-user mode: every caller is the local user, an admin everywhere.
+
+Identity is not a header. A token acts as its own user; the bootstrap token as "admin".
+Only a delegation token (the Jupyter extension's: it has signed its users in) may name the
+user it acts for in X-Goldenpath-User; it then acts with that user's roles, never above
+approver, and alone it may only read.
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from goldenpath.errors import AuthError, Conflict, InvalidInput, NotFound, Permi
 from goldenpath_server._db import RoleBindingRow, TokenRow, UserRow, utcnow
 
 ROLES = ("viewer", "submitter", "approver", "admin")
+TOKEN_KINDS = ("user", "delegation")
 ANY_TEAM = "*"
 LOCAL_USER = "local-user"
+BOOTSTRAP_USER = "admin"
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
+TEAM = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a Kubernetes label value too
 
 
 def rank(role: str | None) -> int:
@@ -41,6 +49,8 @@ class Principal:
     name: str
     roles: dict[str, str] = field(default_factory=dict)
     token_id: str = ""
+    token_kind: str = ""  # user | delegation ("" for the bootstrap token and local mode)
+    delegated_by: str = ""  # the delegation token's user, when acting for `name`
 
     @classmethod
     def admin(cls, name: str) -> Principal:
@@ -95,13 +105,14 @@ class Access:
     def authenticate(self, bearer: str, user_header: str = "") -> Principal:
         """The caller behind `bearer` (AuthError when missing or unknown)."""
         if not bearer:
-            if self.open_mode:
+            if self.open_mode:  # single-user mode: the header only names the local user
                 return Principal.admin(user_header or LOCAL_USER)
             raise AuthError("this request needs an API token",
                             "pass token= to gp.configure or set GOLDENPATH_TOKEN; an admin "
                             "creates one with `goldenpath tokens create USER`")
         if self.admin_token and hmac.compare_digest(bearer.encode(), self.admin_token.encode()):
-            return Principal.admin(user_header or "admin")  # the bootstrap token
+            _no_header(user_header, BOOTSTRAP_USER, "the bootstrap token")
+            return Principal.admin(BOOTSTRAP_USER)
         with self.sessions() as db:
             token = db.scalar(select(TokenRow).where(TokenRow.token_hash == hash_token(bearer)))
             if token is None or token.revoked_at is not None:
@@ -109,7 +120,15 @@ class Access:
                                 "ask an admin for a new one: goldenpath tokens create USER")
             user = db.get(UserRow, token.user_id)
             assert user is not None
-            who = Principal(name=user.name, roles=self._roles(db, user.id), token_id=token.id)
+            if token.kind == "delegation" and user_header and user_header != user.name:
+                who = self._delegated(db, user_header, user.name, token.id)
+            elif token.kind == "delegation":  # alone, it reads and nothing else
+                who = Principal(name=user.name, roles={ANY_TEAM: "viewer"}, token_id=token.id,
+                                token_kind="delegation")
+            else:
+                _no_header(user_header, user.name, f"{user.name}'s token")
+                who = Principal(name=user.name, roles=self._roles(db, user.id),
+                                token_id=token.id, token_kind="user")
             last_used = token.last_used_at
         now = utcnow()
         if last_used is None or (now - _aware(last_used)).total_seconds() > 60:
@@ -117,6 +136,18 @@ class Access:
                 db.execute(update(TokenRow).where(TokenRow.id == who.token_id)
                            .values(last_used_at=now))
         return who
+
+    def _delegated(self, db: Session, name: str, delegate: str, token_id: str) -> Principal:
+        """`name`, as named by a delegation token: its roles, none above approver."""
+        user = db.scalar(select(UserRow).where(UserRow.name == name))
+        if user is None:
+            raise PermissionDenied(f"{delegate} acts for {name!r}, who is not a goldenpath user",
+                                   f"an admin grants a role first: goldenpath users grant "
+                                   f"{name} --team TEAM --role viewer")
+        capped = {team: role if rank(role) <= rank("approver") else "approver"
+                  for team, role in self._roles(db, user.id).items()}
+        return Principal(name=user.name, roles=capped, token_id=token_id,
+                         token_kind="delegation", delegated_by=delegate)
 
     def _roles(self, db: Session, user_id: int) -> dict[str, str]:
         return {b.team: b.role for b in db.scalars(
@@ -126,6 +157,10 @@ class Access:
     def grant(self, db: Session, user: str, team: str, role: str) -> dict[str, Any]:
         if role not in ROLES:
             raise InvalidInput(f"unknown role {role!r}", f"use one of: {', '.join(ROLES)}")
+        if team != ANY_TEAM and not TEAM.match(team):
+            raise InvalidInput(f"invalid team name {team[:80]!r}",
+                               "use lowercase letters, digits and '-' (at most 63), or * for "
+                               "every team")
         row = self._user(db, user, create=True)
         binding = db.scalar(select(RoleBindingRow).where(RoleBindingRow.user_id == row.id,
                                                          RoleBindingRow.team == team))
@@ -136,31 +171,45 @@ class Access:
         db.flush()
         return self.user_view(db, row)
 
-    def revoke_role(self, db: Session, user: str, team: str) -> dict[str, Any]:
+    def revoke_role(self, db: Session, user: str, team: str
+                    ) -> tuple[dict[str, Any], list[RoleBindingRow]]:
+        """Remove `user`'s role in `team`; the view and the binding rows deleted."""
         row = self._user(db, user)
-        for binding in db.scalars(select(RoleBindingRow).where(
-                RoleBindingRow.user_id == row.id, RoleBindingRow.team == team)):
+        removed = list(db.scalars(select(RoleBindingRow).where(
+            RoleBindingRow.user_id == row.id, RoleBindingRow.team == team)))
+        for binding in removed:
             db.delete(binding)
         db.flush()
-        return self.user_view(db, row)
+        return self.user_view(db, row), removed
 
-    def create_token(self, db: Session, user: str, name: str = "") -> dict[str, Any]:
+    def user_rows(self, db: Session, name: str) -> list[Any]:
+        """A user's rows that access decisions rest on: the user, its bindings and tokens."""
+        row = self._user(db, name)
+        return [row, *db.scalars(select(RoleBindingRow).where(RoleBindingRow.user_id == row.id)),
+                *db.scalars(select(TokenRow).where(TokenRow.user_id == row.id))]
+
+    def create_token(self, db: Session, user: str, name: str = "", kind: str = "user"
+                     ) -> tuple[dict[str, Any], TokenRow]:
         """A new token for `user`; the secret is returned once and only its hash is kept."""
-        row = self._user(db, user, create=True)
+        if kind not in TOKEN_KINDS:
+            raise InvalidInput(f"unknown token kind {kind!r}",
+                               f"use one of: {', '.join(TOKEN_KINDS)}")
+        row = self._user(db, user, create=kind == "delegation")
         secret = "gp_" + secrets.token_urlsafe(32)
         token = TokenRow(id=uuid.uuid4().hex[:12], user_id=row.id, name=name,
-                         token_hash=hash_token(secret))
+                         token_hash=hash_token(secret), kind=kind)
         db.add(token)
         db.flush()
-        return {"id": token.id, "user": row.name, "name": name, "token": secret}
+        return {"id": token.id, "user": row.name, "name": name, "kind": kind,
+                "token": secret}, token
 
-    def revoke_token(self, db: Session, token_id: str) -> dict[str, Any]:
+    def revoke_token(self, db: Session, token_id: str) -> tuple[dict[str, Any], TokenRow]:
         token = db.get(TokenRow, token_id)
         if token is None:
             raise NotFound(f"no token {token_id!r}", "list them with `goldenpath users ls`")
         token.revoked_at = token.revoked_at or utcnow()
         user = db.get(UserRow, token.user_id)
-        return {"id": token.id, "user": user.name if user else "", "revoked": True}
+        return {"id": token.id, "user": user.name if user else "", "revoked": True}, token
 
     def list_users(self, db: Session) -> list[dict[str, Any]]:
         return [self.user_view(db, u) for u in db.scalars(select(UserRow).order_by(UserRow.name))]
@@ -168,7 +217,8 @@ class Access:
     def user_view(self, db: Session, row: UserRow) -> dict[str, Any]:
         tokens = db.scalars(select(TokenRow).where(TokenRow.user_id == row.id)).all()
         return {"name": row.name, "roles": self._roles(db, row.id),
-                "tokens": [{"id": t.id, "name": t.name, "created_at": t.created_at.isoformat(),
+                "tokens": [{"id": t.id, "name": t.name, "kind": t.kind,
+                            "created_at": t.created_at.isoformat(),
                             "last_used_at": t.last_used_at.isoformat() if t.last_used_at
                             else None, "revoked": t.revoked_at is not None} for t in tokens]}
 
@@ -185,5 +235,15 @@ class Access:
             except IntegrityError:
                 raise Conflict(f"user {name!r} was created concurrently", "retry") from None
         if row is None:
-            raise NotFound(f"no user {name!r}", "create one: goldenpath users grant NAME ...")
+            raise NotFound(f"no user {name!r}", f"give them a role first: goldenpath users "
+                           f"grant {name} --team TEAM --role ROLE")
         return row
+
+
+def _no_header(user_header: str, acting: str, credential: str) -> None:
+    """Naming another user is for delegation tokens only: refuse it loudly elsewhere."""
+    if user_header and user_header != acting:
+        raise PermissionDenied(
+            f"X-Goldenpath-User {user_header!r} is not honoured with {credential}: it acts "
+            f"as {acting}", "send your own token; a service that signs users in (the Jupyter "
+            "extension) uses a delegation token: goldenpath tokens create NAME --delegation")

@@ -3,6 +3,10 @@
 Uploads stream to a temp file while hashing (bounded memory), are checked as archives
 WITHOUT unpickling anything (the server never loads user models: only YAML/JSON metadata is
 read), then move into place atomically. A half-received upload never becomes visible.
+
+The archive is read in one pass, member by member (_archive.py): each header is checked
+before its data is read, and the size limits hold as it goes, so an archive bomb stops at
+the member that crosses the line instead of after everything was decompressed.
 """
 
 from __future__ import annotations
@@ -10,16 +14,28 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
-import tarfile
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from goldenpath.errors import InvalidBundle, PayloadTooLarge
+from goldenpath_server._archive import safe_extract
+
+# BentoML's tag rules (name:version), labels and requirements, bounded
+_TAG_PART = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+_LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]{0,126}[A-Za-z0-9])?$")
+_REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\[[A-Za-z0-9,._-]{1,100}\])?"
+                          r"([=<>!~]=?[A-Za-z0-9.*+!_-]{1,64}(,[=<>!~]=?[A-Za-z0-9.*+!_-]"
+                          r"{1,64}){0,4})?$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}(\.[A-Za-z_][A-Za-z0-9_]{0,99}){0,15}$")
+MAX_LABELS, MAX_LABEL_VALUE, MAX_MODELS, MAX_REQUIREMENTS = 64, 1024, 16, 500
+_META_BYTES = {"bento.yaml": 1 << 20, "goldenpath.json": 1 << 20, "requirements.txt": 64 << 10,
+               "parity.json": 8 << 20}
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,10 @@ class ArtifactStore:
         self.max_bytes = max_bytes
         for sub in ("tmp", "sha256", "unpacked"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        # serving processes run as uids of their own: they may open a bundle they are
+        # given by path, but list nothing (the archives and temp files stay private)
+        for sub, mode in (("", 0o711), ("unpacked", 0o711), ("sha256", 0o700), ("tmp", 0o700)):
+            os.chmod(root / sub, mode)
 
     def clean_partial(self) -> int:
         """Remove uploads that a killed server left half-written; returns how many."""
@@ -57,6 +77,11 @@ class ArtifactStore:
 
     def unpacked_path(self, digest: str) -> Path:
         return self.root / "unpacked" / _hex(digest)
+
+    def parity_case(self, digest: str) -> dict[str, Any] | None:
+        """The notebook's sample and predictions the bundle carries (validated at ingest)."""
+        found = sorted((self.unpacked_path(digest) / "models").glob("*/*/parity.json"))
+        return json.loads(found[0].read_text()) if found else None
 
     def begin_upload(self) -> Upload:
         """A new upload, written to a temp file until `ingest` moves it into place."""
@@ -81,7 +106,10 @@ class ArtifactStore:
         if not (target / "bento.yaml").exists():
             staging = Path(tempfile.mkdtemp(dir=self.root / "tmp", suffix=".unpack"))
             try:
-                safe_extract(archive, staging, self.max_bytes * 4)
+                safe_extract(archive, staging, max_unpacked=self.max_bytes * 4,
+                             compressed_size=size)
+                read_bundle_info(staging, digest, size)  # refused before it is kept
+                os.chmod(staging, 0o755)
                 shutil.rmtree(target, ignore_errors=True)
                 os.replace(staging, target)
             finally:
@@ -93,71 +121,133 @@ class ArtifactStore:
             raise
 
 
-def safe_extract(archive: Path, dest: Path, max_unpacked: int) -> None:
-    """Extract a tar archive, refusing anything that could escape `dest` or explode in size."""
-    try:
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            total = 0
-            for member in members:
-                _check_member(member)
-                total += member.size
-                if total > max_unpacked:
-                    raise PayloadTooLarge(
-                        f"bundle unpacks to more than {max_unpacked} bytes",
-                        "this looks like an archive bomb; send the archive bentoml exported")
-            tar.extractall(dest, members=members, filter="data")
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
-        raise InvalidBundle(f"the bundle is not a readable archive ({exc})",
-                            "send the file written by `bentoml export` or gp.deploy; it may "
-                            "have been truncated in transit") from None
-
-
-def _check_member(member: tarfile.TarInfo) -> None:
-    path = PurePosixPath(member.name)
-    if path.is_absolute() or ".." in path.parts:
-        raise InvalidBundle(f"archive entry {member.name!r} points outside the bundle",
-                            "bundles may only hold relative paths without '..'")
-    if member.issym() or member.islnk():
-        target = PurePosixPath(member.linkname)
-        resolved = (path.parent / target) if member.issym() else target
-        if target.is_absolute() or ".." in PurePosixPath(*resolved.parts).parts:
-            raise InvalidBundle(f"archive link {member.name!r} -> {member.linkname!r} escapes "
-                                "the bundle", "bundles may not contain links outside themselves")
-    elif not (member.isfile() or member.isdir()):
-        raise InvalidBundle(f"archive entry {member.name!r} is a device or fifo",
-                            "bundles may only hold regular files and folders")
-
-
 def read_bundle_info(root: Path, digest: str, size: int) -> BundleInfo:
-    """Read bento.yaml and goldenpath.json (plain data formats only)."""
+    """Read and check bento.yaml, goldenpath.json, requirements.txt and parity.json (plain
+    data formats only, each bounded in size and shape)."""
+    bento = _yaml(root / "bento.yaml")
+    if not isinstance(bento, dict) or "name" not in bento or "version" not in bento:
+        raise InvalidBundle("bento.yaml lacks name/version", "rebuild the bundle")
+    name, version = str(bento["name"]), str(bento["version"])
+    for what, value in (("name", name), ("version", version)):
+        if not _TAG_PART.match(value):
+            raise InvalidBundle(f"bento.yaml's {what} {value[:80]!r} is not a bento tag part",
+                                "use lowercase letters, digits, '.', '_' and '-', at most "
+                                "63 characters, as `bentoml build` does")
+    labels = _labels(bento.get("labels"))
+    models = _models(bento.get("models"))
+    metas = sorted((root / "models").glob("*/*/goldenpath.json"))
+    if len(metas) > 1:
+        raise InvalidBundle(f"the bundle holds {len(metas)} goldenpath.json manifests",
+                            "a bundle carries one goldenpath model: rebuild it with gp.deploy")
+    meta = _json(metas[0]) if metas else {}
+    if not isinstance(meta, dict):
+        raise InvalidBundle("goldenpath.json is not a JSON object", "rebuild the bundle")
+    schema = meta.get("schema")
+    modules = meta.get("modules") or []
+    if not isinstance(modules, list) or not all(isinstance(m, str) and _MODULE.match(m)
+                                                for m in modules):
+        raise InvalidBundle("goldenpath.json lists modules that are not module names",
+                            "rebuild the bundle with gp.deploy")
+    if metas:
+        _check_parity(metas[0].parent / "parity.json")
+    return BundleInfo(digest=digest, size=size, bento_tag=f"{name}:{version}", name=name,
+                      labels=labels, schema=schema if isinstance(schema, dict) else None,
+                      requirements=_requirements(root / "env" / "python" / "requirements.txt"),
+                      models=models)
+
+
+def _read(path: Path) -> str:
+    limit = _META_BYTES[path.name]
+    if path.stat().st_size > limit:
+        raise InvalidBundle(f"{path.name} is larger than {limit} bytes",
+                            "a bundle's metadata is small: rebuild it with gp.deploy")
+    return path.read_text(encoding="utf-8", errors="strict")
+
+
+def _yaml(path: Path) -> Any:
     try:
-        bento = yaml.safe_load((root / "bento.yaml").read_text())
+        return yaml.safe_load(_read(path))
     except FileNotFoundError:
         raise InvalidBundle("the archive has no bento.yaml: it is not a BentoML bundle",
                             "build it with gp.deploy or `bentoml build` + `bentoml export`"
                             ) from None
-    except yaml.YAMLError as exc:
-        raise InvalidBundle(f"bento.yaml is not valid YAML ({exc})", "rebuild the bundle"
-                            ) from None
-    if not isinstance(bento, dict) or "name" not in bento or "version" not in bento:
-        raise InvalidBundle("bento.yaml lacks name/version", "rebuild the bundle")
-    metas = sorted((root / "models").glob("*/*/goldenpath.json"))
-    schema = json.loads(metas[0].read_text()).get("schema") if metas else None
-    requirements_file = root / "env" / "python" / "requirements.txt"
-    requirements = (requirements_file.read_text().split() if requirements_file.exists() else [])
-    return BundleInfo(
-        digest=digest, size=size, bento_tag=f"{bento['name']}:{bento['version']}",
-        name=str(bento["name"]), labels={str(k): str(v) for k, v in
-                                         (bento.get("labels") or {}).items()},
-        schema=schema, requirements=requirements,
-        models=[str(m.get("tag")) for m in bento.get("models") or []])
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InvalidBundle(f"bento.yaml is not valid YAML ({str(exc)[:200]})",
+                            "rebuild the bundle") from None
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(_read(path))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidBundle(f"{path.name} is not valid JSON ({str(exc)[:200]})",
+                            "rebuild the bundle with gp.deploy") from None
+
+
+def _labels(raw: Any) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or len(raw) > MAX_LABELS:
+        raise InvalidBundle(f"bento.yaml's labels must be a mapping of at most {MAX_LABELS}",
+                            "rebuild the bundle")
+    labels = {}
+    for key, value in raw.items():
+        key, value = str(key), "" if value is None else str(value)
+        if not _LABEL_KEY.match(key) or len(value) > MAX_LABEL_VALUE or \
+                any(ord(c) < 32 and c not in "\t" for c in value):
+            raise InvalidBundle(f"bento.yaml label {key[:80]!r} is not allowed: keys are "
+                                "letters, digits and . _ / - (at most 128), values at most "
+                                f"{MAX_LABEL_VALUE} printable characters", "rebuild the bundle")
+        labels[key] = value
+    return labels
+
+
+def _models(raw: Any) -> list[str]:
+    models = raw or []
+    if not isinstance(models, list) or len(models) > MAX_MODELS:
+        raise InvalidBundle(f"bento.yaml's models must be a list of at most {MAX_MODELS}",
+                            "rebuild the bundle")
+    tags = []
+    for model in models:
+        tag = str(model.get("tag") if isinstance(model, dict) else model)
+        name, _, version = tag.partition(":")
+        if not (_TAG_PART.match(name) and (not version or _TAG_PART.match(version))):
+            raise InvalidBundle(f"bento.yaml names a model {tag[:80]!r} that is not a tag",
+                                "rebuild the bundle")
+        tags.append(tag)
+    return tags
+
+
+def _requirements(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    lines = [line.strip() for line in _read(path).splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    bad = [line for line in lines if not _REQUIREMENT.match(line.replace(" ", ""))]
+    if bad or len(lines) > MAX_REQUIREMENTS:
+        raise InvalidBundle(f"requirements.txt holds lines that are not requirements: "
+                            f"{bad[0][:80]!r}" if bad else "requirements.txt is too long",
+                            "a bundle's requirements are `name==version` pins, without "
+                            "options or URLs; rebuild it with gp.deploy")
+    return [line.replace(" ", "") for line in lines]
+
+
+def _check_parity(path: Path) -> None:
+    if not path.exists():
+        return
+    case = _json(path)
+    if not (isinstance(case, dict) and isinstance(case.get("inputs"), list)
+            and isinstance(case.get("outputs"), list)
+            and len(case["inputs"]) == len(case["outputs"])):
+        raise InvalidBundle("parity.json must hold as many inputs as outputs",
+                            "rebuild the bundle with gp.deploy")
 
 
 def _hex(digest: str) -> str:
     hexpart = digest.removeprefix("sha256:")
     if len(hexpart) != 64 or any(c not in "0123456789abcdef" for c in hexpart):
-        raise InvalidBundle(f"{digest!r} is not a sha256 digest", "use sha256:<64 hex digits>")
+        raise InvalidBundle(f"{digest[:80]!r} is not a sha256 digest",
+                            "use sha256:<64 hex digits>")
     return hexpart
 
 

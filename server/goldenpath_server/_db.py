@@ -57,6 +57,9 @@ class ReleaseRow(Base):
     created_by: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # per evidence item: {"source": "server"} (checked by the server) or
+    # {"source": "declared", "by": user} (what a caller said), with "at"
+    evidence_sources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     registry_uri: Mapped[str] = mapped_column(String(300), default="")  # models:/name/version
 
 
@@ -76,6 +79,29 @@ class DeploymentRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     promotion_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     live_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    rollout_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class RolloutRow(Base):
+    """One attempt to put a release live in an environment, and how it ended.
+
+    The succeeded ones are the environment's history of live releases: what rollback walks
+    back through, and where a release "ran" for the promotion path."""
+
+    __tablename__ = "rollouts"
+    __table_args__ = (Index("ix_rollouts_service_env", "service_id", "environment"),
+                      Index("ix_rollouts_release", "release_id"))
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    environment: Mapped[str] = mapped_column(String(63))
+    release_id: Mapped[str] = mapped_column(ForeignKey("releases.id"))
+    reason: Mapped[str] = mapped_column(String(16))  # deploy | promotion | rollback
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed
+    message: Mapped[str] = mapped_column(Text, default="")
+    promotion_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    started_by: Mapped[str] = mapped_column(String(200), default="")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class EventRow(Base):
@@ -131,6 +157,8 @@ class TokenRow(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # user: acts as its user; delegation: may name the user it acts for (X-Goldenpath-User)
+    kind: Mapped[str] = mapped_column(String(16), default="user")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)

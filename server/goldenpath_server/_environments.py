@@ -13,13 +13,18 @@ and the thresholds the rules compare against (see docs/examples/platform/goldenp
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from goldenpath.errors import ConfigurationError
+from goldenpath_server._outbound import LOOPBACK, Outbound
+
+_ENV_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
 
 class MetricThreshold(BaseModel):
@@ -47,7 +52,7 @@ class Pricing(BaseModel):
 
 class Webhook(BaseModel):
     url: str
-    secret: str = ""  # HMAC-SHA256 key for X-Goldenpath-Signature
+    secret: SecretStr = SecretStr("")  # HMAC-SHA256 key for X-Goldenpath-Signature
     events: list[str] = Field(default_factory=list)  # event types; empty = all
 
 
@@ -63,8 +68,22 @@ class EnvironmentConfig(BaseModel):
     runtime_image: str = ""  # kubernetes: the serving runtime image, pinned by digest
     bundle_base_url: str = ""  # kubernetes: the server URL pods fetch bundles from
     replicas: int = 2  # kubernetes: replicas per release (the HPA may add more)
+    # kubernetes: how users outside the cluster reach a service, e.g.
+    # https://{service}.models.example.com (an Ingress is made for its host); empty: the API
+    # server's service proxy, with the user's kubeconfig
+    public_url: str = ""
+    ingress_class: str = ""  # kubernetes: that Ingress's class; empty: the cluster default
+    # kubernetes: runtime image variants by a package the bundle pins ({"torch": REF})
+    runtime_images: dict[str, str] = Field(default_factory=dict)
+    # kubernetes: how long pods no node can take may wait before the rollout fails (with a
+    # cluster autoscaler: the time a new node takes)
+    unschedulable_grace_s: float = 10.0
     approvals: int = 0  # approvals needed before a release goes live here
     policies: EnvironmentPolicies = Field(default_factory=EnvironmentPolicies)
+    # variables of the server's environment its serving processes get (by name; nothing
+    # else of the server's environment reaches them)
+    serving_env: list[str] = Field(default_factory=list,
+                                   json_schema_extra={"items": {"pattern": _VAR_NAME}})
 
 
 class PlatformConfig(BaseModel):
@@ -74,24 +93,50 @@ class PlatformConfig(BaseModel):
     policy_files: list[Path] = Field(default_factory=list)  # default: [builtin]
     pricing: Pricing = Field(default_factory=Pricing)
     webhooks: list[Webhook] = Field(default_factory=list)
+    # hosts or networks the server may call although they are loopback or link-local
+    # (webhooks, MLflow; see _outbound.py). The embedded default allows loopback.
+    outbound_allow: list[str] = Field(default_factory=list)
+
+    def outbound(self) -> Outbound:
+        return Outbound(self.outbound_allow)
 
 
 def load_platform_config(path: Path | None, default_environments: list[str]) -> PlatformConfig:
     """Read the platform config file (or the default: every environment local)."""
-    if path is None:
-        return PlatformConfig(environments={e: EnvironmentConfig() for e in default_environments})
+    if path is None:  # the embedded default: one machine, so loopback is where things are
+        return PlatformConfig(environments={e: EnvironmentConfig() for e in default_environments},
+                              outbound_allow=LOOPBACK)
     try:
         raw = yaml.safe_load(path.read_text()) or {}
         config = PlatformConfig.model_validate(raw)
     except FileNotFoundError:
         raise ConfigurationError(f"platform config {path} does not exist",
                                  "fix GOLDENPATH_CONFIG or create the file") from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ConfigurationError(f"platform config {path} is invalid: {exc}",
-                                 "see docs/configuration.md for the format") from None
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"platform config {path} is not valid YAML: {exc}",
+                                 "see docs/governance.md for the format") from None
+    except ValidationError as exc:  # without the values: the file holds secrets
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors(include_input=False, include_url=False))
+        raise ConfigurationError(f"platform config {path} is invalid: {problems}",
+                                 "see docs/governance.md for the format") from None
     config.policy_files = [p if p.is_absolute() or str(p) == "builtin" else path.parent / p
                            for p in config.policy_files]
     if not config.environments:
         raise ConfigurationError(f"platform config {path} defines no environments",
                                  "add an `environments:` mapping")
+    bad = [n for n in config.environments if not _ENV_NAME.match(n)]
+    if bad:
+        raise ConfigurationError(f"platform config {path}: environment name {bad[0][:80]!r} is "
+                                 "not allowed", "use lowercase letters, digits and '-' (at "
+                                 "most 63): it becomes part of URLs and Kubernetes names")
+    for name, env in config.environments.items():
+        wrong = [v for v in env.serving_env if not re.match(_VAR_NAME, v)]
+        if wrong:
+            raise ConfigurationError(f"platform config {path}: {name}.serving_env names "
+                                     f"{wrong[0][:80]!r}, which is not a variable name",
+                                     "list the names of the server's environment variables")
+    outbound = config.outbound()
+    for hook in config.webhooks:
+        outbound.check_url(hook.url, "webhook")
     return config

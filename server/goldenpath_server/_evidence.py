@@ -1,17 +1,68 @@
-"""Evidence: what the server checks itself (pickle scan, pinned dependencies) and what the
-SDK attaches (lineage, model card, metrics, parity), shaped into the policies' context."""
+"""Evidence: what the server verifies itself and what callers declare, shaped into the
+policies' context.
+
+Every item records where it came from (`ReleaseRow.evidence_sources`): `server` for what the
+server checked itself (the pickle scan, the pins, parity per environment), `declared` with
+the caller's name for what a caller attached (lineage, card, metrics, data, test report,
+review). Only the server writes the verified items; the built-in policies that speak of a
+check read only those.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from goldenpath_server._environments import EnvironmentConfig, Pricing
 
-# What the submitter may attach; the server's own findings (scan, pinned) are not writable.
-ATTACHABLE = ("lineage", "card", "card_draft", "metrics", "parity", "data", "test_report",
-              "review")
+# What callers may attach (declared, with their name); the server's own findings are not.
+ATTACHABLE = ("lineage", "card", "card_draft", "metrics", "data", "test_report", "review")
+VERIFIED = ("scan", "pinned", "unpinned", "parity")  # set by the server alone
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def declare(evidence: dict[str, Any], sources: dict[str, Any], items: dict[str, Any],
+            by: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`evidence` and `sources` with `items` added, each marked as declared by `by`."""
+    at = _now()
+    return ({**evidence, **items},
+            {**sources, **{k: {"source": "declared", "by": by, "at": at} for k in items}})
+
+
+def verified(items: dict[str, Any], check: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """New evidence `items` checked by the server itself (`check` says how)."""
+    at = _now()
+    return items, {k: {"source": "server", "check": check, "at": at} for k in items}
+
+
+def record_verified(evidence: dict[str, Any], sources: dict[str, Any], environment: str,
+                    parity: dict[str, Any], target: str
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Add the server's parity result in `environment` (replayed on `target`)."""
+    current = evidence.get("parity") if _is_verified(sources, "parity") else None
+    environments = dict((current or {}).get("environments") or {})
+    environments[environment] = {**parity, "target": target}
+    passed = [e for e in environments.values() if e.get("passed")]
+    value = {"passed": bool(passed), "rows": max((e.get("rows") or 0 for e in passed),
+                                                 default=0), "environments": environments}
+    items, marks = verified({"parity": value}, "the server replayed the notebook's sample "
+                            "against the running release")
+    return {**evidence, **items}, {**sources, **marks}
+
+
+def _is_verified(sources: dict[str, Any], key: str) -> bool:
+    return (sources.get(key) or {}).get("source") == "server"
+
+
+def verified_only(evidence: dict[str, Any], sources: dict[str, Any]) -> dict[str, Any]:
+    """The evidence with every VERIFIED item the server did not check itself removed (an
+    older release's self-declared parity, say): what policies about checks may read."""
+    return {k: v for k, v in evidence.items() if k not in VERIFIED or _is_verified(sources, k)}
 
 
 def scan_bundle(unpacked: Path) -> dict[str, Any]:
@@ -65,11 +116,17 @@ def monthly_cost(resources: dict[str, float], pricing: Pricing) -> float:
 
 
 def policy_context(release: dict[str, Any], evidence: dict[str, Any], environment: str,
-                   env: EnvironmentConfig, pricing: Pricing, previous: str = ""
-                   ) -> dict[str, Any]:
-    """The CEL variables: every field present (empty when unknown), numbers as doubles."""
+                   env: EnvironmentConfig, pricing: Pricing, previous: str = "",
+                   sources: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The CEL variables: every field present (empty when unknown), numbers as doubles.
+
+    Checks (scan, pins, parity) come from the server's own findings only; `evidence.sources`
+    says, per item, "server" or who declared it."""
     resources = resources_of(release.get("spec") or {})
+    sources = sources or {}
+    evidence = verified_only(evidence, sources)
     lineage = evidence.get("lineage") or {}
+    parity = evidence.get("parity") or {}
     return {
         "release": {
             "service": release["service"], "kind": release["kind"],
@@ -91,8 +148,12 @@ def policy_context(release: dict[str, Any], evidence: dict[str, Any], environmen
                 "data": list(lineage.get("data") or evidence.get("data") or [])},
             "card": str(evidence.get("card") or "").strip(),
             "metrics": _floats(evidence.get("metrics") or {}),
-            "parity": {"passed": bool((evidence.get("parity") or {}).get("passed")),
-                       "rows": float((evidence.get("parity") or {}).get("rows") or 0)},
+            "parity": {"passed": bool(parity.get("passed")),
+                       "rows": float(parity.get("rows") or 0),
+                       "environments": {name: {"passed": bool(e.get("passed")),
+                                               "rows": float(e.get("rows") or 0)}
+                                        for name, e in (parity.get("environments")
+                                                        or {}).items()}},
             "scan": {"clean": bool((evidence.get("scan") or {}).get("clean")),
                      "scanner": str((evidence.get("scan") or {}).get("scanner") or ""),
                      "dangerous": list((evidence.get("scan") or {}).get("dangerous") or []),
@@ -100,7 +161,9 @@ def policy_context(release: dict[str, Any], evidence: dict[str, Any], environmen
             "pinned": bool(evidence.get("pinned")),
             "unpinned": list(evidence.get("unpinned") or []),
             "test_report": str(evidence.get("test_report") or ""),
-            "review": str(evidence.get("review") or "")},
+            "review": str(evidence.get("review") or ""),
+            "sources": {k: {"source": str(v.get("source") or ""), "by": str(v.get("by") or "")}
+                        for k, v in sources.items() if isinstance(v, dict)}},
         "env": {"name": environment, "previous": previous,
                 "budget_usd": float(env.policies.budget_usd),
                 "metric": {"name": env.policies.metric.name,

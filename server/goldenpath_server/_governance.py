@@ -17,9 +17,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from goldenpath.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyDenied
+from goldenpath_server import _audit
 from goldenpath_server._access import Access, Principal, as_principal
 from goldenpath_server._db import (
     ApprovalRow,
+    DeploymentRow,
     EventRow,
     PromotionRow,
     ReleaseRow,
@@ -27,17 +29,22 @@ from goldenpath_server._db import (
     utcnow,
 )
 from goldenpath_server._environments import EnvironmentConfig, PlatformConfig
-from goldenpath_server._evidence import ATTACHABLE, policy_context
+from goldenpath_server._evidence import ATTACHABLE, VERIFIED, declare, policy_context
+from goldenpath_server._history import live_environments
 from goldenpath_server._policies import PolicySet
 from goldenpath_server._registry import ModelRegistry
+from goldenpath_server._settings import Settings
 
 WAITING = "waiting_for_approval"
+_PAST = {"approve": "approved", "reject": "rejected"}
 
 
 class PlatformParts:
     """What the Platform supplies to the parts defined in other modules."""
 
+    settings: Settings
     sessions: sessionmaker[Session]
+    targets: dict[str, Any]
     config: PlatformConfig
     policies: PolicySet
     access: Access
@@ -55,6 +62,7 @@ class PlatformParts:
                            reason: str = "deploy", promotion_id: str | None = None
                            ) -> dict[str, Any]: ...
         def _register_model(self, release_id: str) -> dict[str, Any] | None: ...
+        def status(self, service: str, environment: str) -> dict[str, Any]: ...
 
 
 class Governance(PlatformParts):
@@ -74,6 +82,22 @@ class Governance(PlatformParts):
             release, service = self._release(db, release_id)
             team = self._team(db, release)
             who.require("submitter", team, f"promote {service} to {environment}")
+            target = self.targets.get(environment)
+            cannot = getattr(target, "cannot_run", {}).get(release.kind)
+            if cannot:
+                raise Conflict(f"{environment} cannot run {service} v{release.version} (an "
+                               f"{release.kind}): {cannot}",
+                               "promote it to an environment that runs "
+                               f"{release.kind}s, or have the platform team set {environment} "
+                               "up for them")
+            live = db.scalar(select(DeploymentRow).where(
+                DeploymentRow.service_id == release.service_id,
+                DeploymentRow.environment == environment,
+                DeploymentRow.release_id == release_id, DeploymentRow.status == "live"))
+            if live is not None:  # nothing to do, and nothing to approve
+                return {**self.status(service, environment), "noop": True,
+                        "message": f"{service} v{release.version} is already live in "
+                                   f"{environment}: nothing to do"}
             existing = db.scalar(select(PromotionRow).where(
                 PromotionRow.release_id == release_id, PromotionRow.environment == environment,
                 PromotionRow.status.in_((WAITING, "approved"))))
@@ -102,6 +126,7 @@ class Governance(PlatformParts):
                         _promotion_message(service, release.version, environment, status,
                                            who.name, env.approvals),
                         {"promotion_id": promotion.id}, actor=who.name)
+            _audit.cover(db, promotion)
             view = _promotion_view(promotion, service, release.version, [])
         if status == "denied":
             blocking = [r for r in evaluation["results"]
@@ -130,7 +155,6 @@ class Governance(PlatformParts):
         with self._tx() as db:
             release, service = self._release(db, release_id)
             team = self._team(db, release)
-            who.require("approver", team, f"approve {service} for {environment}")
             promotion = db.scalar(select(PromotionRow).where(
                 PromotionRow.release_id == release_id, PromotionRow.environment == environment,
                 PromotionRow.status == WAITING))
@@ -138,29 +162,34 @@ class Governance(PlatformParts):
                 raise NotFound(f"{service} v{release.version} is not waiting for approval in "
                                f"{environment}", "promote it first: goldenpath promote "
                                f"{service} --to {environment}")
+            # four eyes before roles: no role would let the submitter decide anyway
             if who.name in (release.created_by, promotion.requested_by):
                 raise PermissionDenied(
                     f"{who.name} submitted {service} v{release.version} and cannot "
-                    f"{decision} it (four eyes)", "ask another approver of team "
-                    f"{team or '(none)'}")
+                    f"{decision} it (four eyes)", "another approver of team "
+                    f"{team or '(none)'} decides: they run goldenpath approvals, then "
+                    f"goldenpath approve {service} --env {environment}")
+            who.require("approver", team, f"{decision} {service} for {environment}")
             if db.scalar(select(ApprovalRow).where(ApprovalRow.promotion_id == promotion.id,
                                                    ApprovalRow.user == who.name)):
                 raise Conflict(f"{who.name} already decided on this promotion",
                                "another approver has to add theirs")
-            db.add(ApprovalRow(promotion_id=promotion.id, user=who.name, decision=decision,
-                               comment=comment))
+            approval = ApprovalRow(promotion_id=promotion.id, user=who.name, decision=decision,
+                                   comment=comment)
+            db.add(approval)
             db.flush()
             approvals = db.scalar(select(func.count()).where(
                 ApprovalRow.promotion_id == promotion.id, ApprovalRow.decision == "approve"))
             self._event(db, service, environment, release_id,
                         "approval_granted" if decision == "approve" else "approval_rejected",
-                        f"{who.name} {decision}d {service} v{release.version} for "
+                        f"{who.name} {_PAST[decision]} {service} v{release.version} for "
                         f"{environment}" + (f": {comment}" if comment else ""),
                         {"promotion_id": promotion.id, "comment": comment}, actor=who.name)
             if decision == "reject":
                 promotion.status, promotion.decided_at = "rejected", utcnow()
             elif (approvals or 0) >= promotion.required_approvals:
                 promotion.status = "approved"
+            _audit.cover(db, approval, promotion)
             promotion_id, status = promotion.id, promotion.status
         if status == "approved":
             return self._start_rollout(release_id, environment, actor=who.name,
@@ -168,8 +197,10 @@ class Governance(PlatformParts):
         return self._promotion_view_by_id(promotion_id)
 
     def promotions(self, status: str | None = None, service: str | None = None,
-                   limit: int = 200) -> list[dict[str, Any]]:
+                   limit: int = 200, environment: str | None = None) -> list[dict[str, Any]]:
         """Promotions, newest first (e.g. status=waiting_for_approval for an approver)."""
+        if environment:
+            self._environment(environment)
         with self.sessions() as db:
             query = (select(PromotionRow, ReleaseRow.version, ServiceRow.name)
                      .join(ReleaseRow, ReleaseRow.id == PromotionRow.release_id)
@@ -178,6 +209,8 @@ class Governance(PlatformParts):
                 query = query.where(PromotionRow.status == status)
             if service:
                 query = query.where(ServiceRow.name == service)
+            if environment:
+                query = query.where(PromotionRow.environment == environment)
             rows = db.execute(query.order_by(PromotionRow.created_at.desc()).limit(limit)).all()
             approvals = _approvals_by_promotion(db, [p.id for p, _, _ in rows])
             return [_promotion_view(p, name, version, approvals.get(p.id, []))
@@ -200,23 +233,32 @@ class Governance(PlatformParts):
 
     def _evaluate(self, db: Session, release: ReleaseRow, service: str, team: str,
                   environment: str, env: EnvironmentConfig) -> dict[str, Any]:
-        deployed_in = sorted(set(db.scalars(select(PromotionRow.environment).where(
-            PromotionRow.release_id == release.id, PromotionRow.status == "deployed"))))
+        # where it ran = where a rollout of it succeeded, not merely started
+        deployed_in = live_environments(db, release.id)
         view = {"service": service, "kind": release.kind, "team": team,
                 "version": release.version, "digest": release.digest, "image": release.image,
                 "spec": release.spec, "deployed_in": deployed_in}
         path = list(self.config.environments)
         previous = path[path.index(environment) - 1] if path.index(environment) > 0 else ""
         context = policy_context(view, release.evidence or {}, environment, env,
-                                 self.config.pricing, previous)
+                                 self.config.pricing, previous, release.evidence_sources or {})
         return self.policies.evaluate(context, release.kind, environment,
                                       dict(env.policies.actions), env.policies.default_action)
 
     # -- evidence ----------------------------------------------------------------------
     def attach_evidence(self, release_id: str, evidence: dict[str, Any], *,
                         actor: Principal | str) -> dict[str, Any]:
-        """Add lineage, a model card, metrics, parity, test report or review to a release."""
+        """Add lineage, a model card, metrics, data, a test report or a review to a release,
+        each recorded as declared by the caller. What the server verifies itself (scan,
+        pins, parity) cannot be attached."""
         who = as_principal(actor)
+        claimed = sorted(set(evidence) & set(VERIFIED))
+        if claimed:
+            raise PermissionDenied(
+                f"{', '.join(claimed)} {'is' if len(claimed) == 1 else 'are'} verified by the "
+                "server itself and cannot be attached",
+                "the server scans the bundle and checks its pins when it receives it, and "
+                "replays the notebook's sample where the release runs: nothing to send")
         unknown = sorted(set(evidence) - set(ATTACHABLE))
         if unknown:
             raise InvalidInput(f"unknown evidence {', '.join(unknown)}",
@@ -225,21 +267,25 @@ class Governance(PlatformParts):
             release, service = self._release(db, release_id)
             who.require("submitter", self._team(db, release),
                         f"attach evidence to {service}")
-            release.evidence = {**(release.evidence or {}), **evidence}
+            release.evidence, release.evidence_sources = declare(
+                release.evidence or {}, release.evidence_sources or {}, evidence, who.name)
             self._event(db, service, "", release_id, "evidence_attached",
                         f"{who.name} attached {', '.join(sorted(evidence))} to {service} "
                         f"v{release.version}", {"keys": sorted(evidence),
                                                 "card_sha256": _sha(evidence.get("card"))},
                         actor=who.name)
-            attached = dict(release.evidence)
+            _audit.cover(db, release)
+            attached = {**release.evidence, "sources": dict(release.evidence_sources)}
         if "lineage" in evidence:
             self._register_model(release_id)
         return attached
 
     def evidence(self, release_id: str) -> dict[str, Any]:
+        """The release's evidence, with `sources`: per item, verified by the server or
+        declared by whom."""
         with self.sessions() as db:
             release, _ = self._release(db, release_id)
-            return dict(release.evidence or {})
+            return {**(release.evidence or {}), "sources": dict(release.evidence_sources or {})}
 
     # -- helpers -----------------------------------------------------------------------
     def _team(self, db: Session, release: ReleaseRow) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import requests
 
 from goldenpath_server._environments import Webhook
+from goldenpath_server._settings import redact_url
 
 log = logging.getLogger("goldenpath.webhooks")
 
@@ -35,13 +36,14 @@ class WebhookSender:
 
     def __init__(self, webhooks: list[Webhook],
                  read: Callable[[int, int], list[dict[str, Any]]], head: Callable[[], int],
-                 poll_s: float = 0.5, attempts: int = 3) -> None:
+                 poll_s: float = 0.5, attempts: int = 3,
+                 http: requests.Session | None = None) -> None:
         self.webhooks = webhooks
         self._read, self._head = read, head
         self.poll_s, self.attempts = poll_s, attempts
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.http = requests.Session()
+        self.http = http or requests.Session()  # the platform's: outbound calls checked
 
     def start(self) -> None:
         if not self.webhooks:
@@ -71,7 +73,7 @@ class WebhookSender:
         body = json.dumps(event, sort_keys=True).encode()
         headers = {"Content-Type": "application/json", "X-Goldenpath-Event": event["type"],
                    "X-Goldenpath-Delivery": str(event["seq"]),
-                   "X-Goldenpath-Signature": sign(hook.secret, body)}
+                   "X-Goldenpath-Signature": sign(hook.secret.get_secret_value(), body)}
         for attempt in range(self.attempts):
             try:
                 if self.http.post(hook.url, data=body, headers=headers, timeout=5).ok:
@@ -80,7 +82,7 @@ class WebhookSender:
                 pass
             if self._stop.wait(0.5 * 2**attempt):
                 return
-        log.warning("webhook %s did not accept event %s", hook.url, event["seq"])
+        log.warning("webhook %s did not accept event %s", redact_url(hook.url), event["seq"])
 
 
 def sse_frame(event: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from goldenpath_server import _audit
 from goldenpath_server._access import Principal, as_principal
 from goldenpath_server._audit import event_view
 from goldenpath_server._db import AuditHeadRow, DeploymentRow, EventRow
+from goldenpath_server._evidence import verified
 from goldenpath_server._governance import PlatformParts
 from goldenpath_server._inventory import Key, inventory, to_csv
 from goldenpath_server._metrics import render as render_metrics
@@ -23,6 +24,7 @@ from goldenpath_server._registry import RegistryError
 
 class Oversight(PlatformParts):
     engine: Engine  # the Platform's; listings read through Core connections
+    targets: dict[str, Any]
 
     # -- inventory ---------------------------------------------------------------------
     def inventory(self, environment: str | None = None) -> list[dict[str, Any]]:
@@ -55,7 +57,8 @@ class Oversight(PlatformParts):
     def environments(self) -> list[dict[str, Any]]:
         """Each environment in promotion order, with the controls it enforces."""
         return [{"name": name, "target": env.target, "approvals": env.approvals,
-                 "policies": env.policies.model_dump()}
+                 "policies": env.policies.model_dump(),
+                 "cannot_run": dict(getattr(self.targets.get(name), "cannot_run", {}))}
                 for name, env in self.config.environments.items()]
 
     # -- events and figures ------------------------------------------------------------
@@ -82,19 +85,28 @@ class Oversight(PlatformParts):
             return render_metrics(db, production)
 
     # -- audit -------------------------------------------------------------------------
-    def verify_audit(self) -> dict[str, Any]:
-        """Walk the hash chain; `ok` is False with the problems when a row was tampered."""
+    def verify_audit(self, heads: list[tuple[int, str]] | None = None) -> dict[str, Any]:
+        """Walk the hash chain and re-hash the rows it covers; `ok` is False with the
+        problems when a row was tampered with. `heads` (seq, hash) recorded elsewhere, and
+        the head file's last line (when configured), must still be in the chain."""
+        heads = list(heads or [])
+        head_file = self.settings.audit_head_file
+        recorded = _audit.read_head(head_file) if head_file is not None else None
+        if recorded is not None:
+            heads.append(recorded)
         with self.sessions() as db:
-            return _audit.verify(db)
+            return _audit.verify(db, heads=heads)
 
     def record_token_use(self, who: Principal, action: str) -> None:
         """A token was used for a mutation: the audit trail says which, by whom, for what."""
         if not who.token_id:
             return
+        how = (f"{who.delegated_by} acted for {who.name} with delegation token"
+               if who.delegated_by else f"{who.name} used token")
         with self._tx() as db:
-            self._event(db, "", "", "", "token_used", f"{who.name} used token {who.token_id} "
-                        f"for {action}", {"token_id": who.token_id, "action": action},
-                        actor=who.name)
+            self._event(db, "", "", "", "token_used", f"{how} {who.token_id} for {action}",
+                        {"token_id": who.token_id, "action": action,
+                         "delegated_by": who.delegated_by or None}, actor=who.name)
 
     # -- access ------------------------------------------------------------------------
     def grant(self, user: str, team: str, role: str, *, actor: Principal | str
@@ -106,35 +118,42 @@ class Oversight(PlatformParts):
             self._event(db, "", "", "", "role_granted", f"{who.name} made {user} {role} of "
                         f"team {team}", {"user": user, "team": team, "role": role},
                         actor=who.name)
+            _audit.cover(db, *self.access.user_rows(db, user))
             return view
 
     def revoke_role(self, user: str, team: str, *, actor: Principal | str) -> dict[str, Any]:
         who = as_principal(actor)
         who.require("admin", "*", "manage users")
         with self._tx() as db:
-            view = self.access.revoke_role(db, user, team)
+            view, removed = self.access.revoke_role(db, user, team)
             self._event(db, "", "", "", "role_revoked", f"{who.name} removed {user}'s role "
                         f"in team {team}", {"user": user, "team": team}, actor=who.name)
+            _audit.cover(db, *self.access.user_rows(db, user), deleted=tuple(removed))
             return view
 
-    def create_token(self, user: str, name: str = "", *, actor: Principal | str
-                     ) -> dict[str, Any]:
+    def create_token(self, user: str, name: str = "", *, actor: Principal | str,
+                     kind: str = "user") -> dict[str, Any]:
+        """A token for `user` (kind `delegation`: for a service that signs users in and acts
+        for them, such as the Jupyter extension; it creates its service user)."""
         who = as_principal(actor)
         who.require("admin", "*", "create API tokens")
         with self._tx() as db:
-            token = self.access.create_token(db, user, name)
-            self._event(db, "", "", "", "token_created", f"{who.name} created token "
-                        f"{token['id']} for {user}", {"token_id": token["id"], "user": user},
-                        actor=who.name)
+            token, row = self.access.create_token(db, user, name, kind)
+            what = "delegation token" if kind == "delegation" else "token"
+            self._event(db, "", "", "", "token_created", f"{who.name} created {what} "
+                        f"{token['id']} for {user}", {"token_id": token["id"], "user": user,
+                                                      "kind": kind}, actor=who.name)
+            _audit.cover(db, *self.access.user_rows(db, user))
             return token
 
     def revoke_token(self, token_id: str, *, actor: Principal | str) -> dict[str, Any]:
         who = as_principal(actor)
         who.require("admin", "*", "revoke API tokens")
         with self._tx() as db:
-            view = self.access.revoke_token(db, token_id)
+            view, row = self.access.revoke_token(db, token_id)
             self._event(db, "", "", "", "token_revoked", f"{who.name} revoked token "
                         f"{token_id}", {"token_id": token_id}, actor=who.name)
+            _audit.cover(db, row)
             return view
 
     def users(self, *, actor: Principal | str) -> list[dict[str, Any]]:
@@ -181,9 +200,13 @@ class Oversight(PlatformParts):
         with self._tx() as db:
             release, service = self._release(db, release_id)
             if registered is not None:
-                release.evidence = {**(release.evidence or {}), "mlflow": registered}
+                release.evidence, release.evidence_sources = (
+                    {**(release.evidence or {}), "mlflow": registered},
+                    {**(release.evidence_sources or {}),
+                     **verified({"mlflow": registered}, "registered by the server")[1]})
                 release.registry_uri = registered["uri"]
             self._event(db, service, "", release_id, kind, message, registered)
+            _audit.cover(db, release)
         return registered
 
 

@@ -2,7 +2,9 @@
 
 The platform team keeps the rules in YAML files (`builtin` names defaults/policies.yaml, the
 set used when the config names none); each rule has a
-name, a track (common, model, app), an expression, a message and a hint. Each environment
+name, a track (common, model, app), an expression, a message and a hint, and may have a
+`detail`: a CEL expression giving a string that says, when the rule fails, what was measured
+against what ("accuracy is 0.87; prod needs at least 0.9"). Each environment
 decides the action per rule: enforce (a failure blocks the promotion), warn, or off.
 """
 
@@ -30,6 +32,7 @@ class Policy:
     message: str
     hint: str
     program: Any
+    detail: Any = None  # compiled CEL, a string for the failure message
 
 
 class PolicySet:
@@ -68,7 +71,8 @@ class PolicySet:
             result: dict[str, Any] = {"name": policy.name, "track": policy.track,
                                       "action": action, "passed": passed}
             if not passed:
-                result.update(message=policy.message + (f" ({error})" if error else ""),
+                detail = _detail(policy, activation) if not error else error
+                result.update(message=policy.message + (f" ({detail})" if detail else ""),
                               hint=policy.hint)
             results.append(result)
         failed = [r for r in results if not r["passed"]]
@@ -85,6 +89,17 @@ def _run(policy: Policy, activation: dict[str, Any]) -> tuple[bool, str]:
     if isinstance(value, celpy.CELEvalError):
         return False, f"could not evaluate: {value.args[0] if value.args else value}"
     return bool(value) is True and isinstance(value, celpy.celtypes.BoolType), ""
+
+
+def _detail(policy: Policy, activation: dict[str, Any]) -> str:
+    """What the rule's `detail` says about this release ("" without one, or if it fails)."""
+    if policy.detail is None:
+        return ""
+    try:
+        value = policy.detail.evaluate(activation)
+    except celpy.CELEvalError:
+        return ""
+    return str(value) if isinstance(value, str) else ""
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -112,9 +127,10 @@ def _compile(env: celpy.Environment, raw: dict[str, Any], path: Path) -> Policy:
                                  "see docs/governance.md for the format")
     try:
         program = env.program(env.compile(str(raw["expression"])))
+        detail = env.program(env.compile(str(raw["detail"]))) if raw.get("detail") else None
     except celpy.CELParseError as exc:
         raise ConfigurationError(f"policy {name} in {path} is not valid CEL: {exc}",
                                  "fix the expression; see https://cel.dev") from None
     return Policy(name=name, track=str(raw.get("track", "common")),
                   expression=str(raw["expression"]), message=str(raw["message"]),
-                  hint=str(raw.get("hint", "")), program=program)
+                  hint=str(raw.get("hint", "")), program=program, detail=detail)

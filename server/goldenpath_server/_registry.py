@@ -10,6 +10,8 @@ from typing import Any
 
 import requests
 
+from goldenpath_server._settings import redact_url
+
 _API = "/api/2.0/mlflow"
 
 
@@ -18,11 +20,13 @@ class RegistryError(Exception):
 
 
 class ModelRegistry:
-    def __init__(self, tracking_uri: str, server_url: str, timeout: float = 20.0) -> None:
+    def __init__(self, tracking_uri: str, server_url: str, timeout: float = 20.0,
+                 http: requests.Session | None = None) -> None:
         self.base = tracking_uri.rstrip("/")
+        self.shown = redact_url(self.base)  # for messages: never the password
         self.server_url = server_url.rstrip("/")
         self.timeout = timeout
-        self.http = requests.Session()
+        self.http = http or requests.Session()  # the platform's: outbound calls checked
 
     def register(self, service: str, release: dict[str, Any],
                  lineage: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +77,8 @@ class ModelRegistry:
             else:
                 response = self.http.request(method, url, json=body, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise RegistryError(f"MLflow at {self.base} is unreachable: {exc}") from None
+            raise RegistryError(f"MLflow at {self.shown} is unreachable: "
+                                f"{type(exc).__name__}") from None
         if response.ok:
             return response.json() if response.content else {}
         try:

@@ -15,6 +15,7 @@ from typing import Any
 
 import cloudpickle
 
+from goldenpath_serving._parity import ParityMismatch, differences, load_case, save_case
 from goldenpath_serving._schema import Schema, to_jsonable
 
 MODEL_FILE = "model.pkl"
@@ -22,9 +23,15 @@ META_FILE = "goldenpath.json"
 
 
 def save_model(model: Any, directory: Path, *, kind: str, schema: Schema,
-               output_schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write `model` and its metadata into `directory`; returns the metadata written."""
+               output_schema: dict[str, Any] | None = None,
+               parity: tuple[list[Any], list[Any]] | None = None) -> dict[str, Any]:
+    """Write `model` and its metadata into `directory`; returns the metadata written.
+
+    `parity` is (sample inputs, the notebook's predictions) as JSON values: the serving
+    runtime replays them at load (see _parity.py)."""
     directory.mkdir(parents=True, exist_ok=True)
+    if parity is not None:
+        save_case(directory, *parity)
     with open(directory / MODEL_FILE, "wb") as fh:
         cloudpickle.dump(model, fh)
     meta = {"format": "cloudpickle", "kind": kind, "schema": schema.to_dict(),
@@ -40,6 +47,18 @@ class LoadedModel:
     model: Any
     kind: str
     schema: Schema
+    parity_case: dict[str, Any] | None = None
+
+    def check_parity(self) -> int:
+        """Replay the notebook's sample; ParityMismatch when an answer differs. The number
+        of rows checked (0 for a bundle without a sample)."""
+        if not self.parity_case:
+            return 0
+        expected = self.parity_case["outputs"]
+        diffs = differences(expected, self.predict_json(self.parity_case["inputs"]))
+        if diffs:
+            raise ParityMismatch(diffs, len(expected))
+        return len(expected)
 
     def predict(self, features: Any) -> Any:
         if self.kind == "pytorch":
@@ -62,4 +81,5 @@ def load_model(directory: str | Path) -> LoadedModel:
         model = cloudpickle.load(fh)
     if meta["kind"] == "pytorch":
         model.eval()
-    return LoadedModel(model=model, kind=meta["kind"], schema=Schema.from_dict(meta["schema"]))
+    return LoadedModel(model=model, kind=meta["kind"], schema=Schema.from_dict(meta["schema"]),
+                       parity_case=load_case(directory))

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from goldenpath_serving._batcher import Batcher
 from goldenpath_serving._model import LoadedModel, load_model
+from goldenpath_serving._parity import ParityMismatch, report_failure, user_frame
 from goldenpath_serving._plan import BATCH_ROWS, plan_for
 from goldenpath_serving._schema import SchemaError, to_jsonable
 
@@ -44,7 +45,7 @@ def model_service(name: str, model_tag: str, *, workers: int = 1) -> type:
         bento_model = bentoml.models.BentoModel(model_tag)
 
         def __init__(self) -> None:
-            self.loaded: LoadedModel = load_model(self.bento_model.path)
+            self.loaded: LoadedModel = _load_checked(self.bento_model.path)
             plan = plan_for(self.loaded)
             _memoize_apis(self, ("predict", "schema"))
             self.batcher = Batcher(self.loaded.predict, self.loaded.schema.kind,
@@ -70,6 +71,28 @@ def model_service(name: str, model_tag: str, *, workers: int = 1) -> type:
     GoldenpathModel.__name__ = GoldenpathModel.__qualname__ = "GoldenpathModel"
     return bentoml.service(name=name, workers=workers, traffic={"timeout": 60},
                            **_tracing_defaults(["/predict", "/schema"]))(GoldenpathModel)
+
+
+def _load_checked(path: str) -> LoadedModel:
+    """Load the model and replay the notebook's sample before this process may report
+    ready; say why not in one line the targets read (see _parity.report_failure)."""
+    try:
+        loaded = load_model(path)
+    except Exception as exc:
+        report_failure("load_failed", f"the model failed to load: {type(exc).__name__}: "
+                       f"{exc}", {"where": user_frame(exc)})
+        raise
+    try:
+        loaded.check_parity()
+    except ParityMismatch as exc:
+        report_failure("parity_failed", str(exc), {"differences": exc.differences[:10],
+                                                   "rows": exc.rows})
+        raise
+    except Exception as exc:
+        report_failure("predict_failed", f"the model failed to predict the notebook's sample: "
+                       f"{type(exc).__name__}: {exc}", {"where": user_frame(exc)})
+        raise
+    return loaded
 
 
 def _memoize_apis(instance: Any, names: tuple[str, ...]) -> None:

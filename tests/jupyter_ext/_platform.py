@@ -3,7 +3,9 @@
     python tests/jupyter_ext/_platform.py --state DIR   # UI tests: serve until SIGTERM
 
 writes DIR/server.json ({"url", "token", "service"}) once `iris` is live in dev and bob has
-asked for iris in prod (prod needs one approval, from someone else).
+asked for iris in prod (prod needs one approval, from someone else). The token there is a
+delegation token, as a Jupyter server holds: the panel acts for the signed-in user (alice
+or ada, approvers), bob has a token of his own.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +48,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+USERS = {"ada": "approver", "alice": "approver", "bob": "approver"}  # in every team
+
+
 @dataclass
 class Platform:
-    """A `goldenpath server` process (token-protected) under a temp home."""
+    """A `goldenpath server` process (token-protected) under a temp home: `token` is the
+    bootstrap admin's, `tokens` each user's own, `delegation` the Jupyter server's."""
 
     home: Path
     port: int
     token: str
     proc: subprocess.Popen[bytes]
+    tokens: dict[str, str] = field(default_factory=dict)
+    delegation: str = ""
 
     @property
     def url(self) -> str:
@@ -73,10 +81,9 @@ class Platform:
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None,
             user: str = "") -> Any:
-        """Call the server directly with the token, as `user`."""
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
-        if user:
-            headers["X-Goldenpath-User"] = user
+        """Call the server directly as `user` (with that user's own token), else as admin."""
+        token = self.tokens[user] if user else self.token
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{self.url}/api/v1/{path}", data=data,
                                          headers=headers, method=method)
@@ -116,11 +123,18 @@ def start(home: Path, token: str = "test-token", timeout: float = 60) -> Platfor
             raise RuntimeError(f"server exited: {(home / 'server.log').read_text()}")
         try:
             with urllib.request.urlopen(f"{platform.url}/healthz", timeout=1):
-                return platform
+                break
         except OSError:
             time.sleep(0.2)
-    platform.stop()
-    raise RuntimeError(f"server did not answer on {platform.url}")
+    else:
+        platform.stop()
+        raise RuntimeError(f"server did not answer on {platform.url}")
+    for user, role in USERS.items():
+        platform.api("PUT", f"users/{user}/roles", {"team": "*", "role": role})
+        platform.tokens[user] = platform.api("POST", f"users/{user}/tokens", {})["token"]
+    platform.delegation = platform.api("POST", "users/jupyter/tokens",
+                                       {"name": "jupyter server", "kind": "delegation"})["token"]
+    return platform
 
 
 def _kill_model_processes(home: Path) -> None:
@@ -145,7 +159,7 @@ def main() -> None:
         platform.deploy_iris("iris")
         platform.request_promotion("iris", "dev", "prod", user="bob")
         (args.state / "server.json").write_text(json.dumps(
-            {"url": platform.url, "token": platform.token, "service": "iris"}))
+            {"url": platform.url, "token": platform.delegation, "service": "iris"}))
         print(f"goldenpath server {platform.url}: iris live in dev, waiting for approval in prod",
               flush=True)
         while platform.proc.poll() is None:

@@ -38,5 +38,7 @@ def platform() -> Iterator[Platform]:
 def jp_server_config(platform: Platform) -> Config:
     return Config({
         "ServerApp": {"jpserver_extensions": {"goldenpath_jupyter": True}},
-        "GoldenpathJupyter": {"server": platform.url, "token": TOKEN, "user": "ada"},
+        # the Jupyter server's delegation token: the panel acts for ada, with ada's roles
+        "GoldenpathJupyter": {"server": platform.url, "token": platform.delegation,
+                              "user": "ada"},
     })

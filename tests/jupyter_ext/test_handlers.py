@@ -36,7 +36,7 @@ async def test_config_reports_the_server_but_never_the_token(jp_fetch: Any,
     assert body["server"] == platform.url
     assert body["reachable"] is True
     assert body["token"] is True
-    assert platform.token not in r.body.decode()
+    assert platform.delegation not in r.body.decode()
 
 
 async def test_lists_services_grouped_data(jp_fetch: Any) -> None:
@@ -118,8 +118,8 @@ async def test_server_errors_pass_through_as_json(jp_fetch: Any) -> None:
 
 async def test_me_and_environments_pass_through(jp_fetch: Any) -> None:
     me = _json(await jp_fetch("goldenpath", "api", "me"))
-    assert me["user"] == "ada"  # the configured audit name, sent as X-Goldenpath-User
-    assert me["roles"]
+    assert me["user"] == "ada"  # the signed-in user, named under the delegation token
+    assert me["delegated_by"] == "jupyter" and me["roles"] == {"*": "approver"}
     envs = _json(await jp_fetch("goldenpath", "api", "environments"))
     assert [e["name"] for e in envs["environments"]] == ["dev", "staging", "prod"]
 

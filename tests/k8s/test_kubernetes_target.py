@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 import goldenpath
 from goldenpath import _config, errors
 from goldenpath._client import Client
+from tests._cluster import wait_for
 from tests._race import race
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,16 +33,6 @@ MANAGED = (("ServiceAccount", "read_namespaced_service_account", "core"),
            ("PodDisruptionBudget", "read_namespaced_pod_disruption_budget", "policy"),
            ("HorizontalPodAutoscaler", "read_namespaced_horizontal_pod_autoscaler", "hpa"),
            ("NetworkPolicy", "read_namespaced_network_policy", "net"))
-
-
-def wait_for(what: str, check: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -59,48 +49,11 @@ def apis(api: k8s.ApiClient) -> dict[str, Any]:
             "net": k8s.NetworkingV1Api(api)}
 
 
-def _sentinel(team: str, limits: dict[str, str]) -> k8s.V1Deployment:
-    """A Deployment that breaks exactly one policy, to probe that policy is in force."""
-    pod = k8s.V1PodSpec(containers=[k8s.V1Container(
-        name="c", image=APP_V1, resources=k8s.V1ResourceRequirements(limits=limits))])
-    return k8s.V1Deployment(
-        metadata=k8s.V1ObjectMeta(name="sentinel", labels={"goldenpath.dev/team": team}),
-        spec=k8s.V1DeploymentSpec(
-            selector=k8s.V1LabelSelector(match_labels={"a": "b"}),
-            template=k8s.V1PodTemplateSpec(metadata=k8s.V1ObjectMeta(labels={"a": "b"}),
-                                           spec=pod)))
-
-
 @pytest.fixture(scope="module")
-def policed_namespace(api: k8s.ApiClient, apis: dict[str, Any]) -> str:
-    """gp-dev with the shipped admission policies enforced (as the platform sets it up)."""
-    apis["core"].create_namespace(k8s.V1Namespace(metadata=k8s.V1ObjectMeta(
-        name=NAMESPACE, labels={"goldenpath.dev/policies": "enforced"})))
-    admission = k8s.AdmissionregistrationV1Api(api)
-    for path in sorted((REPO / "server" / "cluster-policies").glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            try:
-                if doc["kind"] == "ValidatingAdmissionPolicy":
-                    admission.create_validating_admission_policy(doc)
-                else:
-                    admission.create_validating_admission_policy_binding(doc)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
-
-    def denied(sentinel: k8s.V1Deployment, policy: str) -> bool:
-        try:
-            apis["apps"].create_namespaced_deployment(NAMESPACE, sentinel, dry_run="All")
-        except ApiException as exc:
-            return exc.status == 422 and policy in exc.body
-        return False
-
-    # policies take effect asynchronously: probe each one the tests rely on
-    wait_for("require-limits in force", lambda: denied(
-        _sentinel("shop", {}), "goldenpath-require-limits"))
-    wait_for("require-team-label in force", lambda: denied(
-        _sentinel("", {"cpu": "1", "memory": "1Gi"}), "goldenpath-require-team-label"))
-    return NAMESPACE
+def policed_namespace(kube_cluster: Any, cluster_policies: None) -> str:
+    """gp-dev as the platform sets it up: admission policies and Pod Security `restricted`
+    enforced; its pods run on the KWOK nodes."""
+    return str(kube_cluster.namespace(NAMESPACE))
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +64,14 @@ def k8s_server(policed_namespace: str, kubeconfig: Path,
     tmp = tmp_path_factory.mktemp("k8s-server")
     config = tmp / "goldenpath.yaml"
     config.write_text(yaml.safe_dump({"environments": {
+        # dev waits for unschedulable pods until the rollout's timeout (an autoscaler's
+        # cluster); quick, on the same namespace, fails them after the default 10 s
         "dev": {"target": "kubernetes", "namespace": policed_namespace,
-                "runtime_image": RUNTIME, "replicas": 2,
+                "runtime_image": RUNTIME, "replicas": 2, "unschedulable_grace_s": 600,
                 "bundle_base_url": "http://goldenpath.goldenpath-system.svc:8731"},
+        "quick": {"target": "kubernetes", "namespace": policed_namespace,
+                  "runtime_image": RUNTIME, "replicas": 2,
+                  "bundle_base_url": "http://goldenpath.goldenpath-system.svc:8731"},
         "local": {"target": "local"}}}))
     server = start_server(tmp, {"GOLDENPATH_CONFIG": str(config),
                                 "GOLDENPATH_ROLLOUT_TIMEOUT_S": "60",
@@ -145,7 +103,9 @@ def test_model_reaches_running_pods_on_kwok_nodes(k8s_server: Any, apis: dict[st
                           sample=X[:5], env="dev", team="risk", quiet=True)
     status = d.status()
     assert status["status"] == "live" and status["target"] == "kubernetes"
-    assert d.url == f"http://k8s-model.{NAMESPACE}.svc.cluster.local"
+    # reachable from outside the cluster: the API server's service proxy
+    api_host = apis["core"].api_client.configuration.host
+    assert d.url == f"{api_host}/api/v1/namespaces/{NAMESPACE}/services/k8s-model:http/proxy"
     pods = _pods(apis, d.release_id)
     assert len(pods) == 2
     assert all(p.status.phase == "Running" and p.spec.node_name.startswith("kwok-node")
@@ -283,3 +243,33 @@ def test_killed_promotion_server_reconciles_the_rollout_after_restart(
     dep = apis["apps"].read_namespaced_deployment("phoenix", NAMESPACE)
     assert dep.metadata.labels["goldenpath.dev/release"] == release["id"]
     assert dep.status.available_replicas == 2
+
+
+def test_a_pod_no_node_can_take_fails_in_seconds_and_delete_removes_everything(
+        k8s_server: Any, apis: dict[str, Any]) -> None:
+    """64 CPUs: no node has them. The rollout says so within seconds (not at its timeout),
+    with the scheduler's reason; deleting the failed deployment removes every object it
+    made, found by their labels; `goldenpath logs` says what the pods are doing."""
+    import time
+
+    c = Client()
+    release = c.request("POST", "/api/v1/services/greedy/app-releases",
+                        json={"image": APP_V1, "port": 8080, "team": "shop",
+                              "resources": {"cpu": 64, "memory_gb": 1}})
+    started = time.monotonic()
+    c.deploy(release["id"], "quick")
+    with pytest.raises(errors.DeploymentFailed) as err:
+        c.wait("greedy", "quick", timeout=120)
+    assert time.monotonic() - started < 45, "reported at the timeout, not within seconds"
+    assert "unschedulable" in err.value.message and "Insufficient cpu" in err.value.message
+    assert "cpu 64" in err.value.message  # what it asked for
+    assert apis["apps"].read_namespaced_deployment("greedy", NAMESPACE)
+    logs = _cli(k8s_server, "logs", "greedy", "--env", "quick")
+    assert logs.returncode == 0 and "[greedy-" in logs.stdout, logs.stdout
+    deleted = _cli(k8s_server, "delete", "greedy", "--env", "quick")
+    assert deleted.returncode == 0, deleted.stderr
+    for kind, reader, group in MANAGED:
+        with pytest.raises(ApiException) as missing:
+            getattr(apis[group], reader)("greedy", NAMESPACE)
+        assert missing.value.status == 404, kind
+    wait_for("its pods to go", lambda: not _pods(apis, release["id"]), timeout=60)

@@ -1,4 +1,5 @@
-"""Real BentoML bundles: the model is inside, requirements are pinned, parity is checked."""
+"""Real BentoML bundles: the model is inside, requirements are pinned, and the notebook's
+sample with its predictions travels along (the serving runtime replays it: parity)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import yaml
 
 from goldenpath import errors
 from goldenpath._bundle import build_bundle
-from goldenpath._parity import check_parity
+from tests._bundles import replay
 
 
 def _members(archive: Path) -> dict[str, int]:
@@ -42,7 +43,7 @@ def test_sklearn_bundle_holds_model_schema_and_pinned_requirements(tmp_path: Pat
     assert f"scikit-learn=={sklearn.__version__}" in reqs
     assert bento["labels"]["goldenpath.python"].count(".") == 2
     assert [c["name"] for c in meta["schema"]["columns"]] == list(X.columns)
-    check_parity(bundle)
+    assert replay(bundle.archive) == 5
 
 
 @pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])
@@ -60,7 +61,7 @@ def test_boosting_models_bundle_and_pass_parity(tmp_path: Path, iris: tuple,
     bundle = build_bundle(model, f"{framework}-iris", X.to_numpy()[:5], tmp_path)
     assert bundle.kind == framework
     assert any(r.startswith(f"{framework}==") for r in bundle.requirements)
-    check_parity(bundle)
+    assert replay(bundle.archive) == 5
 
 
 def test_pytorch_module_bundles_and_passes_parity(tmp_path: Path) -> None:
@@ -71,7 +72,7 @@ def test_pytorch_module_bundles_and_passes_parity(tmp_path: Path) -> None:
     bundle = build_bundle(model, "torch-net", sample, tmp_path)
     assert bundle.kind == "pytorch" and bundle.schema.kind == "tensor"
     assert any(r.startswith("torch==") for r in bundle.requirements)
-    check_parity(bundle)
+    assert replay(bundle.archive) == 5
 
 
 class Noisy:
@@ -81,13 +82,11 @@ class Noisy:
         return np.asarray(X)[:, 0] + random.random()
 
 
-def test_parity_failure_shows_what_differed(tmp_path: Path) -> None:
+def test_the_runtime_replay_shows_what_differed(tmp_path: Path) -> None:
     bundle = build_bundle(Noisy(), "noisy", np.ones((3, 2)), tmp_path)
-    with pytest.raises(errors.ParityError) as err:
-        check_parity(bundle)
-    assert "3 of 3 sample rows" in err.value.message
-    diff = err.value.details["differences"][0]
-    assert diff["row"] == 0 and diff["notebook"] != diff["bundle"]
+    with pytest.raises(AssertionError) as err:
+        replay(bundle.archive)
+    assert "ParityMismatch" in str(err.value) and "on 3 of 3 sample rows: row 0" in str(err.value)
 
 
 def test_invalid_name_is_refused_before_building(tmp_path: Path) -> None:

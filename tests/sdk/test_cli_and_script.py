@@ -53,7 +53,7 @@ def test_training_script_with_a_custom_transformer_deploys(server: Any, tmp_path
     pred_line = next(line for line in proc.stdout.splitlines() if line.startswith("PRED"))
     remote, local = pred_line.removeprefix("PRED ").split("] [")
     assert remote + "]" == "[" + local  # same predictions over HTTP as in the script
-    assert "parity check" in proc.stderr and "live" in proc.stderr  # progress shown
+    assert "package" in proc.stderr and "live" in proc.stderr  # progress shown
 
 
 def _cli(server: Any, *args: str) -> subprocess.CompletedProcess[str]:

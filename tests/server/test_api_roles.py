@@ -56,6 +56,8 @@ MATRIX: dict[tuple[str, str], tuple[str, Any]] = {
     ("POST", "/api/v1/releases/{release_id}/evidence"): ("submitter", {"review": "x"}),
     ("POST", "/api/v1/services/{name}/environments/{environment}/rollback"): ("submitter",
                                                                              None),
+    ("GET", "/api/v1/services/{name}/environments/{environment}/rollouts"): ("outsider", None),
+    ("PUT", "/api/v1/services/{name}/team"): ("admin", {"team": "shop"}),
     ("DELETE", "/api/v1/services/{name}/environments/{environment}"): ("submitter", None),
     ("POST", "/api/v1/releases/{release_id}/approvals"): ("approver",
                                                           {"environment": "prod"}),
@@ -96,6 +98,7 @@ def _fresh_state(platform: Platform, n: int) -> dict[str, str]:
                    and platform.status(name, "dev")["status"] == "live")
         releases.append(release)
     waiting = platform.promote(releases[1]["id"], "prod", actor=alice)
+    platform.grant(f"zed-{n}", "shop", "viewer", actor="setup")
     token = platform.create_token(f"zed-{n}", actor="setup")
     return {"name": name, "environment": "dev", "release_id": releases[1]["id"],
             "digest": releases[0]["digest"], "promotion_id": waiting["id"],
@@ -164,6 +167,7 @@ def test_without_an_admin_token_the_local_user_is_admin(tmp_path: Path) -> None:
     platform = make_platform(tmp_path)
     with TestClient(create_app(platform.settings, platform=platform)) as client:
         me = client.get("/api/v1/me").json()
-        assert me == {"user": "local-user", "roles": {"*": "admin"}, "token_id": None}
+        assert me == {"user": "local-user", "roles": {"*": "admin"}, "token_id": None,
+                      "token_kind": None, "delegated_by": None}
         assert client.post("/api/v1/services/solo/app-releases",
                            json={"image": IMAGE}).status_code == 201

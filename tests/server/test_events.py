@@ -74,6 +74,7 @@ def test_webhooks_are_signed_and_filtered(tmp_path: Path,
                                           receiver: tuple[str, list[dict[str, Any]]]) -> None:
     url, received = receiver
     platform = _governed(tmp_path, f"""
+outbound_allow: [127.0.0.1]
 webhooks:
   - {{url: "{url}", secret: {SECRET}, events: [approval_granted, rollout_succeeded]}}
 """)

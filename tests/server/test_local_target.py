@@ -37,16 +37,25 @@ def _tree(X: Any, y: Any, flip: bool = False) -> Any:
 
 
 def _zygote(home: Path, timeout: float = 30, not_pid: int | None = None) -> psutil.Process:
-    """The local target's zygote: a process of _warm_worker.py still in the runtime folder."""
+    """The local target's zygote: the Python process running _warm_worker.py for this
+    runtime folder (not the bubblewrap around it, nor a serving process it forked)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        for proc in psutil.process_iter(["pid", "cmdline", "name", "cwd"]):
             cmd = proc.info["cmdline"] or []
-            if any(part.endswith("_warm_worker.py") for part in cmd) and \
-                    proc.info["cwd"] == str(home / "runtime") and proc.pid != not_pid:
+            script = next((i for i, part in enumerate(cmd)
+                           if part.endswith("_warm_worker.py")), None)
+            if script is not None and cmd[script + 1:script + 2] == [str(home / "runtime")] \
+                    and proc.info["name"] != "bwrap" and proc.pid != not_pid \
+                    and not (proc.info["cwd"] or "").startswith(str(home / "artifacts")):
                 return proc
         time.sleep(0.1)
     raise AssertionError("no zygote")
+
+
+def _port(proc: psutil.Process) -> int:
+    """The port a serving process listens on (its metrics folder is named after it)."""
+    return next(c.laddr.port for c in proc.net_connections("tcp") if c.status == "LISTEN")
 
 
 def _serving_pid(home: Path) -> int:
@@ -64,6 +73,7 @@ def test_deploys_are_forked_from_a_zygote_that_preloads_the_model_modules(
     assert "sklearn.tree._classes" not in forked_from
     d = goldenpath.deploy(_tree(X, y), name="warm", sample=X[:5], quiet=True)
     first = psutil.Process(_serving_pid(home))
+    first_port = _port(first)
     assert first.cmdline() == forked_from  # a fork: the zygote's command line, no exec
     assert os.getsid(first.pid) == first.pid  # its own session: outlives server and zygote
     assert d.predict(X[:3]) == _tree(X, y).predict(X[:3]).tolist()
@@ -86,8 +96,8 @@ def test_deploys_are_forked_from_a_zygote_that_preloads_the_model_modules(
     # BentoML's metrics, from this process's own Prometheus folder
     metrics = requests.get(f"{d2.url}/metrics", timeout=5).text
     assert 'endpoint="/predict"' in metrics
-    assert (home / "runtime" / "metrics" / str(second.pid)).is_dir()
-    assert not (home / "runtime" / "metrics" / str(first.pid)).exists()
+    assert (home / "runtime" / "metrics" / str(_port(second))).is_dir()
+    assert not (home / "runtime" / "metrics" / str(first_port)).exists()
 
 
 def test_the_bundles_own_runtime_copy_serves(configured: ServerProcess, iris: tuple,

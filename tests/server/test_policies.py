@@ -18,10 +18,16 @@ RELEASE = {"service": "churn", "kind": "model", "team": "risk", "version": 3,
            "spec": {"requirements": ["numpy==2.0.0"], "resources": {"cpu": 1, "memory_gb": 2}}}
 
 
-def _evaluate(evidence: dict, env: EnvironmentConfig | None = None) -> dict:
+def _evaluate(evidence: dict, env: EnvironmentConfig | None = None,
+              declared: tuple[str, ...] = ()) -> dict:
+    """Evaluate prod (after staging); the checks in `evidence` count as the server's own
+    unless named in `declared`."""
     env = env or EnvironmentConfig.model_validate(
         {"policies": {"default_action": "enforce", "metric": {"name": "auc", "min": 0.8}}})
-    context = policy_context(RELEASE, evidence, "prod", env, Pricing())
+    sources = {k: {"source": "declared", "by": "ada"} if k in declared else {"source": "server"}
+               for k in evidence}
+    context = policy_context({**RELEASE, "deployed_in": ["staging"]}, evidence, "prod", env,
+                             Pricing(), "staging", sources)
     return PolicySet.load([]).evaluate(context, "model", "prod", dict(env.policies.actions),
                                        env.policies.default_action)
 
@@ -72,7 +78,7 @@ def test_an_expression_that_cannot_be_evaluated_fails_and_says_why(tmp_path: Pat
     path = tmp_path / "p.yaml"
     path.write_text("policies:\n  - {name: odd, expression: 'evidence.nothing.here', "
                     "message: broken rule}\n")
-    context = policy_context(RELEASE, {}, "prod", EnvironmentConfig(), Pricing())
+    context = policy_context(RELEASE, {}, "prod", EnvironmentConfig(), Pricing(), "staging")
     [result] = PolicySet.load([path]).evaluate(context, "model", "prod", {}, "enforce")[
         "results"]
     assert not result["passed"] and "could not evaluate" in result["message"]

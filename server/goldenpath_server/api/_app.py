@@ -20,6 +20,16 @@ from goldenpath_server.api._listing import ListingCache
 from goldenpath_server.api._routes import router
 
 
+def describe_invalid(exc: RequestValidationError) -> str:
+    """A request's validation errors as a person reads them: where, then what is wrong."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query",
+                                                                          "path"))
+        problems.append(f"{where or 'the request'}: {error.get('msg', 'invalid')}")
+    return "; ".join(problems)
+
+
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -48,7 +58,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"code": "invalid_input", "message": str(exc.errors()),
+        return JSONResponse({"code": "invalid_input", "message": describe_invalid(exc),
                              "hint": "see /docs for the request schema"}, status_code=400)
 
     @app.get("/healthz")

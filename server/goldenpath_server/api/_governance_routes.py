@@ -3,12 +3,13 @@ users and tokens. Parse, call the Platform, return."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
+from goldenpath.errors import InvalidInput
 from goldenpath_server.api._deps import Admin, Caller, ListingCacheDep, PlatformDep, Viewer
 from goldenpath_server.api._listing import DEFAULT_LIMIT, conditional, page
 
@@ -16,34 +17,40 @@ router = APIRouter(prefix="/api/v1")
 
 
 class Decision(BaseModel):
-    environment: str
+    environment: str = Field(max_length=63)
     decision: Literal["approve", "reject"] = "approve"
-    comment: str = ""
+    comment: str = Field("", max_length=4000)
 
 
 class Evidence(BaseModel):
+    """What a caller may declare about a release (recorded as declared by the caller). The
+    server's own checks (scan, pinned, parity) are not accepted: 403."""
+
+    model_config = ConfigDict(extra="allow")  # so verified keys get their own clear refusal
+
     lineage: dict[str, Any] | None = None
-    card: str | None = None
-    card_draft: str | None = None
-    metrics: dict[str, float] | None = None
-    parity: dict[str, Any] | None = None
-    data: list[dict[str, Any]] | None = None
-    test_report: str | None = None
-    review: str | None = None
+    card: str | None = Field(None, max_length=256_000)
+    card_draft: str | None = Field(None, max_length=256_000)
+    metrics: dict[str, float] | None = Field(None, max_length=200)
+    data: list[dict[str, Any]] | None = Field(None, max_length=100)
+    test_report: str | None = Field(None, max_length=2048)
+    review: str | None = Field(None, max_length=2048)
 
 
 class Grant(BaseModel):
-    team: str
+    team: str = Field(max_length=63)
     role: Literal["viewer", "submitter", "approver", "admin"]
 
 
 class NewToken(BaseModel):
-    name: str = ""
+    name: str = Field("", max_length=200)
+    kind: Literal["user", "delegation"] = "user"
 
 
 @router.get("/me")
 def me(who: Caller) -> dict[str, Any]:
-    return {"user": who.name, "roles": who.roles, "token_id": who.token_id or None}
+    return {"user": who.name, "roles": who.roles, "token_id": who.token_id or None,
+            "token_kind": who.token_kind or None, "delegated_by": who.delegated_by or None}
 
 
 @router.get("/environments")
@@ -61,8 +68,10 @@ def decide(release_id: str, body: Decision, platform: PlatformDep, who: Caller
 
 @router.get("/promotions")
 def promotions(platform: PlatformDep, _: Viewer, status: str | None = None,
-               service: str | None = None, limit: int = 200) -> dict[str, Any]:
-    return {"promotions": platform.promotions(status, service, min(limit, 1000))}
+               service: str | None = None, environment: str | None = None,
+               limit: int = 200) -> dict[str, Any]:
+    return {"promotions": platform.promotions(status, service, min(limit, 1000),
+                                              environment)}
 
 
 @router.get("/promotions/{promotion_id}")
@@ -111,8 +120,21 @@ async def inventory_csv(request: Request, platform: PlatformDep, cache: ListingC
 
 
 @router.get("/audit/verify")
-def verify_audit(platform: PlatformDep, _: Viewer) -> dict[str, Any]:
-    return platform.verify_audit()
+def verify_audit(platform: PlatformDep, _: Viewer,
+                 head: Annotated[list[str] | None, Query(
+                     description="SEQ:HASH heads recorded earlier, outside the database",
+                     max_length=100)] = None) -> dict[str, Any]:
+    """Re-hash the chain and the rows it covers; each `head` must still be in the chain."""
+    return platform.verify_audit([_head(h) for h in head or []])
+
+
+def _head(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef"
+                                                     for c in digest):
+        raise InvalidInput(f"head {text[:80]!r} is not SEQ:HASH",
+                           "pass the head `goldenpath audit verify` printed, e.g. 42:5f0c...")
+    return int(seq), digest
 
 
 @router.get("/users")
@@ -134,7 +156,7 @@ def revoke_role(user: str, team: str, platform: PlatformDep, who: Admin) -> dict
 def create_token(user: str, body: NewToken, platform: PlatformDep, who: Admin
                  ) -> dict[str, Any]:
     """The token's secret is in this response only; the server keeps its hash."""
-    return platform.create_token(user, body.name, actor=who)
+    return platform.create_token(user, body.name, actor=who, kind=body.kind)
 
 
 @router.delete("/tokens/{token_id}")

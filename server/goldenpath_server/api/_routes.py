@@ -5,9 +5,9 @@ service's team."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
@@ -20,21 +20,25 @@ from goldenpath_server.api._reads import store_read
 router = APIRouter(prefix="/api/v1")
 
 
+ENV_NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+TEAM_NAME = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$"
+
+
 class DeployRequest(BaseModel):
-    environment: str = "dev"
+    environment: str = Field("dev", max_length=63, pattern=ENV_NAME)
 
 
 class Resources(BaseModel):
-    cpu: float = 0.0
-    memory_gb: float = 0.0
-    replicas: int = 1
-    gpu: int = 0
+    cpu: float = Field(0.0, ge=0, le=1024)
+    memory_gb: float = Field(0.0, ge=0, le=4096)
+    replicas: int = Field(1, ge=1, le=100)
+    gpu: int = Field(0, ge=0, le=16)
 
 
 class AppRelease(BaseModel):
-    image: str = Field(description="registry/name@sha256:<digest>")
-    port: int = 8080
-    team: str = ""
+    image: str = Field(description="registry/name@sha256:<digest>", max_length=512)
+    port: int = Field(8080, ge=1, le=65535)
+    team: str = Field("", max_length=63, pattern=TEAM_NAME)
     resources: Resources | None = None
 
 
@@ -54,9 +58,13 @@ def get_service(name: str, platform: PlatformDep, _: Viewer) -> dict[str, Any]:
 
 
 @router.post("/services/{name}/releases", status_code=201)
-async def upload_release(name: str, request: Request, platform: PlatformDep, who: Caller,
-                         team: str = "", cpu: float = 0.0, memory_gb: float = 0.0,
-                         replicas: int = 1, gpu: int = 0) -> dict[str, Any]:
+async def upload_release(
+        name: str, request: Request, platform: PlatformDep, who: Caller,
+        team: Annotated[str, Query(max_length=63, pattern=TEAM_NAME)] = "",
+        cpu: Annotated[float, Query(ge=0, le=1024)] = 0.0,
+        memory_gb: Annotated[float, Query(ge=0, le=4096)] = 0.0,
+        replicas: Annotated[int, Query(ge=1, le=100)] = 1,
+        gpu: Annotated[int, Query(ge=0, le=16)] = 0) -> dict[str, Any]:
     """Body: the exported .bento archive, streamed to disk as it arrives."""
     await run_in_threadpool(platform._check_submitter, who, name, team)  # before the bytes
     resources = ({"cpu": cpu, "memory_gb": memory_gb, "replicas": replicas, "gpu": gpu}
@@ -110,10 +118,34 @@ def undeploy(name: str, environment: str, platform: PlatformDep, who: Caller) ->
     platform.undeploy(name, environment, actor=who)
 
 
+class RollbackRequest(BaseModel):
+    to: int | None = Field(None, ge=1, description="the version to restore (default: the "
+                                                   "one live before the current one)")
+
+
 @router.post("/services/{name}/environments/{environment}/rollback", status_code=202)
-def rollback(name: str, environment: str, platform: PlatformDep,
-             who: Caller) -> dict[str, Any]:
-    return platform.rollback(name, environment, actor=who)
+def rollback(name: str, environment: str, platform: PlatformDep, who: Caller,
+             body: RollbackRequest | None = None) -> dict[str, Any]:
+    """Restore an earlier release that went live here (each call goes one further back)."""
+    return platform.rollback(name, environment, actor=who, to=body.to if body else None)
+
+
+@router.get("/services/{name}/environments/{environment}/rollouts")
+def rollouts(name: str, environment: str, platform: PlatformDep, _: Viewer,
+             limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    """Every attempt to put a release live here, newest first, and how it ended."""
+    return {"rollouts": platform.rollouts(name, environment, limit)}
+
+
+class TeamChange(BaseModel):
+    team: str = Field(max_length=63, pattern=TEAM_NAME)
+
+
+@router.put("/services/{name}/team")
+def set_team(name: str, body: TeamChange, platform: PlatformDep, who: Caller
+             ) -> dict[str, Any]:
+    """Give the service to another team (admins)."""
+    return platform.set_team(name, body.team, actor=who)
 
 
 @router.get("/services/{name}/environments/{environment}/logs")

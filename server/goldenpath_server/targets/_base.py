@@ -9,7 +9,22 @@ from typing import Any, Protocol
 
 
 class TargetError(Exception):
-    """A target could not bring a release live; the message is shown to the user as-is."""
+    """A target could not bring a release live; the message is shown to the user as-is.
+
+    `code` names the kind of failure for clients (parity_failed: the release answered the
+    notebook's sample differently; load_failed, predict_failed: its model raised), with
+    `details` (the rows that differ, where in the user's code)."""
+
+    def __init__(self, message: str, code: str = "deployment_failed",
+                 details: dict[str, Any] | None = None,
+                 state: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details = details or {}
+        # what the failed attempt left that the deployment must remember: its log
+        # (`failed_log`, for `goldenpath logs`), the objects it created (so that deleting
+        # the deployment removes them)
+        self.state = state or {}
 
 
 class RolloutInterrupted(Exception):
@@ -30,6 +45,10 @@ class Rollout:
     port: int = 3000
     team: str = ""
     spec: dict[str, Any] = field(default_factory=dict)
+    # what the environment's config grants its serving processes by name (serving_env:)
+    serving_env: dict[str, str] = field(default_factory=dict)
+    # the notebook's sample and predictions ({"inputs", "outputs"}) to replay before traffic
+    parity: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -41,13 +60,17 @@ Progress = Callable[[str], None]
 
 class Target(Protocol):
     name: str
+    # release kinds (model, app) it cannot run here, each with why and what to do; the
+    # platform refuses their promotion before anything starts
+    cannot_run: dict[str, str]
 
     def deploy(self, rollout: Rollout, state: dict[str, Any], progress: Progress
                ) -> dict[str, Any]:
         """Bring `rollout` live, replacing what `state` describes; return the new state.
 
-        The returned state must carry "url". Raise TargetError with the reason on failure,
-        leaving the previous release serving."""
+        The returned state must carry "url", and "parity" (the result of _parity.verify)
+        when the target replayed `rollout.parity` against the new release itself. Raise
+        TargetError with the reason on failure, leaving the previous release serving."""
 
     def adopt(self, rollout: Rollout, state: dict[str, Any], progress: Progress
               ) -> dict[str, Any]:

@@ -9,10 +9,12 @@ disruption budget, autoscaling, network policy — is the same path.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from goldenpath_server.targets._base import Rollout
+from goldenpath_serving.fetch import pinned
 
 MANAGED_BY = "goldenpath"
 MODEL_PORT = 3000
@@ -20,7 +22,7 @@ DEFAULT_RESOURCES = {"cpu": 0.25, "memory_gb": 0.5, "gpu": 0}
 # kinds the template creates, in apply order; deletion touches exactly these
 KINDS = (("v1", "ServiceAccount"), ("v1", "Service"), ("apps/v1", "Deployment"),
          ("policy/v1", "PodDisruptionBudget"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
-         ("networking.k8s.io/v1", "NetworkPolicy"))
+         ("networking.k8s.io/v1", "NetworkPolicy"), ("networking.k8s.io/v1", "Ingress"))
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,38 @@ class TemplateSettings:
     bundle_base_url: str = ""  # where pods download bundles: the promotion server's URL
     replicas: int = 2
     max_replicas: int = 4
+    # How users outside the cluster reach a service, e.g. https://{service}.models.example.com
+    # ({service}, {namespace}, {environment}): the template adds an Ingress for that host.
+    # Empty: they go through the API server's service proxy with their kubeconfig.
+    public_url: str = ""
+    ingress_class: str = ""  # ingressClassName of that Ingress; empty: the cluster default
+    # Runtime variants by a package the bundle pins, e.g. {"torch": REF with PyTorch}: the
+    # first one whose package the bundle pins runs it; others run on runtime_image.
+    runtime_images: dict[str, str] = field(default_factory=dict)
+
+
+def runtime_image_for(rollout: Rollout, settings: TemplateSettings) -> str:
+    """The runtime image variant for this model's bundle (by the packages it pins)."""
+    requirements = (rollout.bundle_dir / "env" / "python" / "requirements.txt"
+                    if rollout.bundle_dir else None)
+    if settings.runtime_images and requirements and requirements.is_file():
+        names = {_canonical(name) for name, _ in pinned(requirements.read_text())}
+        for package, image in settings.runtime_images.items():
+            if _canonical(package) in names:
+                return image
+    return settings.runtime_image
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def public_url_of(service: str, environment: str, settings: TemplateSettings) -> str:
+    """The service's URL through the platform's Ingress or Gateway ("" when it has none)."""
+    if not settings.public_url:
+        return ""
+    return settings.public_url.format(service=service, namespace=settings.namespace,
+                                      environment=environment).rstrip("/")
 
 
 def resources_of(rollout: Rollout) -> dict[str, Any]:
@@ -62,6 +96,8 @@ def render(rollout: Rollout, settings: TemplateSettings) -> list[dict[str, Any]]
     selector = {"app.kubernetes.io/name": name}
     port = MODEL_PORT if rollout.kind == "model" else rollout.port
     meta = {"name": name, "namespace": settings.namespace, "labels": labels}
+    public = public_url_of(name, rollout.environment, settings)
+    ingress = [_ingress(meta, public, settings.ingress_class)] if public else []
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
          "automountServiceAccountToken": False},
@@ -87,7 +123,20 @@ def render(rollout: Rollout, settings: TemplateSettings) -> list[dict[str, Any]]
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta,
          "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"],
                   "ingress": [{"ports": [{"port": port, "protocol": "TCP"}]}]}},
+        *ingress,
     ]
+
+
+def _ingress(meta: dict[str, Any], public_url: str, ingress_class: str) -> dict[str, Any]:
+    """One host per service, all paths to its Service (path prefixes would need the
+    controller's own rewrite annotations: not portable)."""
+    spec: dict[str, Any] = {"rules": [{"host": urlsplit(public_url).hostname, "http": {
+        "paths": [{"path": "/", "pathType": "Prefix", "backend": {
+            "service": {"name": meta["name"], "port": {"name": "http"}}}}]}}]}
+    if ingress_class:
+        spec["ingressClassName"] = ingress_class
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta,
+            "spec": spec}
 
 
 def _pod_spec(rollout: Rollout, settings: TemplateSettings, port: int) -> dict[str, Any]:
@@ -100,6 +149,9 @@ def _pod_spec(rollout: Rollout, settings: TemplateSettings, port: int) -> dict[s
         requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(int(res["gpu"]))
     container: dict[str, Any] = {
         "name": "main", "ports": [{"name": "http", "containerPort": port}],
+        # what the environment's config grants by name; nothing else of the server's
+        "env": [{"name": k, "value": v} for k, v in sorted(rollout.serving_env.items())],
+        "imagePullPolicy": "IfNotPresent", "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": {"requests": requests, "limits": limits},
         "securityContext": _container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
@@ -108,17 +160,23 @@ def _pod_spec(rollout: Rollout, settings: TemplateSettings, port: int) -> dict[s
     init: list[dict[str, Any]] = []
     if rollout.kind == "model":
         url = f"{settings.bundle_base_url.rstrip('/')}/api/v1/bundles/{rollout.digest}"
+        runtime = runtime_image_for(rollout, settings)
         container.update(
-            image=settings.runtime_image,
+            image=runtime,
             args=["bentoml", "serve", "/bundle", "--host", "0.0.0.0", "--port", str(port)],
+            # probed every 2 s: a new release takes traffic soon after it is ready
             readinessProbe={"httpGet": {"path": "/readyz", "port": port},
-                            "periodSeconds": 5},
+                            "periodSeconds": 2},
             livenessProbe={"httpGet": {"path": "/livez", "port": port},
                            "initialDelaySeconds": 30, "periodSeconds": 10})
         container["volumeMounts"].append({"name": "bundle", "mountPath": "/bundle",
                                           "readOnly": True})
         volumes.append({"name": "bundle", "emptyDir": {}})
-        init.append({"name": "fetch-bundle", "image": settings.runtime_image,
+        # FallbackToLogsOnError: fetch's last line (digest mismatch, missing pin) becomes
+        # the termination message the rollout reports.
+        init.append({"name": "fetch-bundle", "image": runtime,
+                     "imagePullPolicy": "IfNotPresent",
+                     "terminationMessagePolicy": "FallbackToLogsOnError",
                      "args": ["python", "-m", "goldenpath_serving.fetch", url,
                               rollout.digest, "/bundle"],
                      "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},

@@ -11,14 +11,17 @@ old one after that rollout, so the next deploy of that kind is warm too.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import yaml
+
+from goldenpath_server.targets._sandbox import Sandbox
 
 WORKER_SCRIPT = Path(__file__).with_name("_warm_worker.py")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -26,14 +29,6 @@ _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 class WarmStartFailed(Exception):
     """The zygote could not fork a serving process (it died or answered nonsense)."""
-
-
-def serving_env(runtime_dir: Path) -> dict[str, str]:
-    """The environment every local serving process gets (forked or `bentoml serve`)."""
-    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "True",
-           "BENTOML_HOME": str(runtime_dir / "bentoml")}
-    env.pop("PYTHONPATH", None)
-    return env
 
 
 def warm_eligible(bundle_dir: Path) -> bool:
@@ -63,16 +58,24 @@ def bundle_modules(bundle_dir: Path) -> list[str]:
     return sorted(n for n in names if isinstance(n, str) and _MODULE.match(n))
 
 
-def metrics_dir(runtime_dir: Path, pid: int) -> Path:
-    """Where the serving process `pid` keeps its Prometheus files (see _warm_worker.py)."""
-    return runtime_dir / "metrics" / str(pid)
+def metrics_dir(runtime_dir: Path, port: int) -> Path:
+    """Where the serving process on `port` keeps its Prometheus files (see _warm_worker.py)."""
+    return runtime_dir / "metrics" / str(port)
+
+
+def worker_command(sandbox: Sandbox, runtime_dir: Path, args: list[str]) -> list[str]:
+    """The worker script (zygote, or `exec`) inside the sandbox's view of the machine."""
+    return sandbox.wrap([sys.executable, "-P", str(WORKER_SCRIPT), *args],
+                        writable=[runtime_dir / "logs", runtime_dir / "metrics"])
 
 
 class Zygote:
     """Holds the zygote process; thread-safe (rollouts run in parallel)."""
 
-    def __init__(self, runtime_dir: Path, preload: list[str], enabled: bool = True) -> None:
+    def __init__(self, runtime_dir: Path, preload: list[str], sandbox: Sandbox,
+                 enabled: bool = True) -> None:
         self.runtime_dir = runtime_dir
+        self.sandbox = sandbox
         self.enabled = enabled
         self._default = sorted(m for m in preload if _MODULE.match(m))
         self._proc: subprocess.Popen[str] | None = None
@@ -115,10 +118,12 @@ class Zygote:
         if old is not None:
             _stop(old)
 
-    def fork(self, bundle_dir: Path, host: str, port: int, log: Path) -> int:
-        """The pid of a new process serving `bundle_dir` on host:port."""
+    def fork(self, bundle_dir: Path, host: str, port: int, log: Path,
+             jailed: dict[str, Any]) -> int:
+        """The pid of a new process serving `bundle_dir` on host:port; `jailed` is its
+        environment, uid and metrics folder (see LocalProcessTarget._jailed)."""
         order = json.dumps({"bundle_dir": str(bundle_dir), "host": host, "port": port,
-                            "log": str(log)})
+                            "log": str(log), **jailed})
         with self._lock:
             if not self._alive():
                 self._modules = {*self._default, *bundle_modules(bundle_dir)}
@@ -148,12 +153,12 @@ class Zygote:
         return self._proc is not None and self._proc.poll() is None
 
     def _spawn(self, modules: set[str]) -> subprocess.Popen[str]:
+        argv = worker_command(self.sandbox, self.runtime_dir,
+                              [str(self.runtime_dir), self.sandbox.jail(), *sorted(modules)])
         with open(self.runtime_dir / "logs" / "zygote.log", "ab") as err:
             return subprocess.Popen(
-                [sys.executable, "-P", str(WORKER_SCRIPT), str(self.runtime_dir),
-                 *sorted(modules)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
-                env=serving_env(self.runtime_dir), cwd=self.runtime_dir,
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True,
+                env=self.sandbox.environment(), cwd=tempfile.gettempdir(),
                 start_new_session=True)  # signals to the server's group are not its
 
 

@@ -1,5 +1,7 @@
 """The Kubernetes target: server-side dry-run of the whole rendered set, then server-side
-apply (one field manager), then a real rollout watch until Available or a clear reason.
+apply (one field manager), then a real rollout watch until Available or a clear reason;
+then, for models, the server replays the notebook's sample against every new pod through
+the API server's pod proxy (its own parity check, verified evidence for the environment).
 """
 
 from __future__ import annotations
@@ -7,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
@@ -15,27 +18,45 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
-from goldenpath_server.targets._template import KINDS, TemplateSettings, render
+from goldenpath_server.targets._template import (
+    KINDS,
+    MANAGED_BY,
+    MODEL_PORT,
+    TemplateSettings,
+    public_url_of,
+    render,
+)
+from goldenpath_serving._parity import describe, differences
 
 FIELD_MANAGER = "goldenpath"
 UNREACHABLE_GRACE_S = 5.0
 _PLURALS = {"ServiceAccount": "serviceaccounts", "Service": "services",
             "Deployment": "deployments", "PodDisruptionBudget": "poddisruptionbudgets",
             "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-            "NetworkPolicy": "networkpolicies"}
+            "NetworkPolicy": "networkpolicies", "Ingress": "ingresses"}
 _WAITING_FAILURES = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff",
                      "CreateContainerConfigError", "InvalidImageName")
+# goldenpath_serving.fetch's exit code for a download that failed, maybe only for now: the
+# kubelet's retries get this many restarts (~70 s of back-off) before the rollout fails.
+_RETRYABLE_EXIT, _RETRIES = 75, 3
+# A pod no node can take (more CPU than any node has, a GPU nobody offers) is reported once
+# the scheduler has said so for this long, not at the rollout's timeout (with a cluster
+# autoscaler, an environment sets it to the time a new node takes).
+UNSCHEDULABLE_GRACE_S = 10.0
 
 
 class KubernetesTarget:
     """Delivers releases into one namespace of one cluster context."""
 
     name = "kubernetes"
+    cannot_run: dict[str, str] = {}  # models and apps alike
 
     def __init__(self, settings: TemplateSettings, kubeconfig: str = "", context: str = "",
                  rollout_timeout_s: float = 180.0,
-                 stopping: threading.Event | None = None) -> None:
+                 stopping: threading.Event | None = None,
+                 unschedulable_grace_s: float = UNSCHEDULABLE_GRACE_S) -> None:
         self.settings = settings
+        self.unschedulable_grace_s = unschedulable_grace_s
         self._stopping = stopping or threading.Event()
         self.rollout_timeout_s = rollout_timeout_s
         self.api = k8s_config.new_client_from_config(config_file=kubeconfig or None,
@@ -43,20 +64,28 @@ class KubernetesTarget:
         self.api.configuration.retries = 1  # fail fast: the platform reports, the user retries
         self.apps = k8s.AppsV1Api(self.api)
         self.core = k8s.CoreV1Api(self.api)
+        self._unschedulable: dict[str, float] = {}  # rollout key -> first refused (monotonic)
 
     # -- Target interface ----------------------------------------------------------------
     def deploy(self, rollout: Rollout, state: dict[str, Any], progress: Progress
                ) -> dict[str, Any]:
         objects = render(rollout, self.settings)
-        with self._translate_errors():
-            progress(f"server-side dry-run of {len(objects)} objects in "
-                     f"{self.settings.namespace}")
-            for obj in objects:
-                self._apply(obj, dry_run=True)
-            progress("dry-run accepted; applying")
-            for obj in objects:
-                self._apply(obj, dry_run=False)
-            return self._watch(rollout, progress)
+        try:
+            with self._translate_errors():
+                progress(f"server-side dry-run of {len(objects)} objects in "
+                         f"{self.settings.namespace}")
+                for obj in objects:
+                    self._apply(obj, dry_run=True)
+                progress("dry-run accepted; applying")
+                for obj in objects:
+                    self._apply(obj, dry_run=False)
+                found = self._watch(rollout, progress)
+                if rollout.parity:
+                    found["parity"] = self._verify_parity(rollout, progress)
+                return {k: v for k, v in found.items() if v is not None}
+        except TargetError as exc:  # whatever it applied stays findable: logs, delete
+            exc.state.update(name=rollout.service, namespace=self.settings.namespace)
+            raise
 
     def adopt(self, rollout: Rollout, state: dict[str, Any], progress: Progress
               ) -> dict[str, Any]:
@@ -82,6 +111,8 @@ class KubernetesTarget:
         return present, "present" if present else "the Deployment was deleted"
 
     def logs(self, state: dict[str, Any], tail: int) -> list[str]:
+        """The last lines of every container of the service's pods (the init container's
+        too: a bundle that failed its digest or pin check says why there)."""
         name = state.get("name")
         if not name:
             return []
@@ -91,27 +122,38 @@ class KubernetesTarget:
                 self.settings.namespace, label_selector=f"app.kubernetes.io/name={name}",
                 _request_timeout=10).items
             for pod in pods:
-                try:
-                    text = self.core.read_namespaced_pod_log(
-                        pod.metadata.name, self.settings.namespace, tail_lines=tail,
-                        _request_timeout=10)
-                    lines += [f"[{pod.metadata.name}] {line}" for line in text.splitlines()]
-                except ApiException as exc:
-                    lines.append(f"[{pod.metadata.name}] no logs: {exc.reason}")
+                containers = [c.name for c in (pod.spec.init_containers or [])] + \
+                    [c.name for c in pod.spec.containers]
+                for container in containers:
+                    where = f"[{pod.metadata.name}/{container}]"
+                    if _not_started(pod, container):
+                        lines.append(f"{where} not started: {_why_waiting(pod)}")
+                        continue
+                    try:
+                        text = self.core.read_namespaced_pod_log(
+                            pod.metadata.name, self.settings.namespace, container=container,
+                            tail_lines=tail, _request_timeout=10)
+                        lines += [f"{where} {line}" for line in (text or "").splitlines()]
+                    except ApiException as exc:
+                        lines.append(f"{where} no logs yet: {_api_message(exc)}")
         return lines[-tail:]
 
     def stop(self, state: dict[str, Any]) -> None:
-        """Delete what the template created for this service, nothing else."""
+        """Delete every object the template made for this service, found by its labels
+        (whatever state its rollouts ended in); nothing else."""
         name = state.get("name")
         if not name:
             return
+        selector = f"app.kubernetes.io/name={name},app.kubernetes.io/managed-by={MANAGED_BY}"
         with self._translate_errors():
             for api_version, kind in reversed(KINDS):
-                path = self._path(api_version, kind, name)
-                existing = self._call("GET", path, missing_ok=True)
-                labels = (existing or {}).get("metadata", {}).get("labels", {})
-                if labels.get("app.kubernetes.io/managed-by") == "goldenpath":
-                    self._call("DELETE", path, missing_ok=True)
+                collection = self._path(api_version, kind, "").rstrip("/")
+                found = self._call("GET", collection, query=[("labelSelector", selector)],
+                                   missing_ok=True) or {}
+                for item in found.get("items") or []:
+                    self._call("DELETE", self._path(api_version, kind,
+                                                    item["metadata"]["name"]),
+                               missing_ok=True)
 
     def close(self) -> None:
         self.api.close()
@@ -122,6 +164,7 @@ class KubernetesTarget:
         deadline = time.monotonic() + self.rollout_timeout_s
         last = ""
         unreachable_since: float | None = None
+        self._unschedulable.pop(rollout.key, None)
         while time.monotonic() < deadline:
             if self._stopping.is_set():
                 raise RolloutInterrupted(rollout.key)
@@ -171,21 +214,87 @@ class KubernetesTarget:
             label_selector=f"goldenpath.dev/release={rollout.release_id},"
                            f"app.kubernetes.io/name={rollout.service}").items
         for pod in pods:
+            # An init container that failed (fetch-bundle: digest mismatch, a pin the image
+            # lacks) fails the same way on every retry: report it at once, with its message.
+            for status in pod.status.init_container_statuses or []:
+                failed = _failed_run(status)
+                if failed is not None and not (fatal_only and _retrying(status, failed)):
+                    return (f"init container {status.name} failed (exit code "
+                            f"{failed.exit_code}): {_last_line(failed.message) or failed.reason}")
             for status in (pod.status.container_statuses or []) + \
                     (pod.status.init_container_statuses or []):
                 waiting = status.state.waiting if status.state else None
+                failed = _failed_run(status)
+                if fatal_only and failed is not None and _retrying(status, failed):
+                    continue
                 if waiting and waiting.reason in _WAITING_FAILURES:
-                    return f"{waiting.reason}: {waiting.message or status.image}"
+                    last = f"; last exit: {_last_line(failed.message)}" if failed and \
+                        failed.message else ""
+                    return f"{waiting.reason}: {waiting.message or status.image}{last}"
             for cond in pod.status.conditions or []:
                 if cond.type == "PodScheduled" and cond.status == "False" and \
-                        cond.reason == "Unschedulable" and not fatal_only:
-                    return f"unschedulable: {cond.message}"
+                        cond.reason == "Unschedulable":
+                    if not fatal_only or self._unschedulable_for(rollout) > \
+                            self.unschedulable_grace_s:
+                        return (f"unschedulable: {cond.message} (it asks for "
+                                f"{_requests_of(pod)}; ask for less, or for nodes that "
+                                "have it)")
+                    return ""
+        self._unschedulable.pop(rollout.key, None)
         return ""
 
+    def _unschedulable_for(self, rollout: Rollout) -> float:
+        """For how long the scheduler has been refusing this rollout's pods."""
+        now = time.monotonic()
+        return now - self._unschedulable.setdefault(rollout.key, now)
+
+    def _verify_parity(self, rollout: Rollout, progress: Progress) -> dict[str, Any] | None:
+        """Replay the notebook's sample against each new pod through the API server's pod
+        proxy: the result (verified evidence), TargetError(parity_failed) on a mismatch, or
+        None when no pod can be reached (KWOK's fake nodes run no container)."""
+        assert rollout.parity is not None
+        ns, case = self.settings.namespace, rollout.parity
+        pods = self.core.list_namespaced_pod(
+            ns, _request_timeout=10, label_selector=f"goldenpath.dev/release="
+                                                    f"{rollout.release_id}").items
+        checked = 0
+        for pod in pods:
+            if pod.metadata.deletion_timestamp or pod.status.phase != "Running":
+                continue
+            path = f"/api/v1/namespaces/{ns}/pods/{pod.metadata.name}:{MODEL_PORT}/proxy/predict"
+            try:
+                answer = self._call("POST", path, body={"inputs": case["inputs"]},
+                                    content_type="application/json")
+            except (ApiException, urllib3.exceptions.HTTPError) as exc:
+                reason = (f"{_api_message(exc)}: {str(exc.body or '')[:200]}"
+                          if isinstance(exc, ApiException) else str(exc))
+                progress(f"parity not verified by the server on {pod.metadata.name}: the pod "
+                         f"is not reachable through the API server ({reason[:200]})")
+                continue
+            answered = answer.get("predictions") if isinstance(answer, dict) else answer
+            diffs = differences(case["outputs"], answered)
+            if diffs:
+                raise TargetError(f"{pod.metadata.name}: {describe(diffs, len(case['outputs']))}",
+                                  code="parity_failed",
+                                  details={"differences": diffs[:10], "rows": len(diffs)})
+            checked += 1
+        if not checked:
+            return None
+        progress(f"the server replayed the notebook's {len(case['outputs'])} sample rows on "
+                 f"{checked} pod(s): same answers")
+        return {"passed": True, "rows": len(case["outputs"]), "pods": checked,
+                "at": datetime.now(UTC).isoformat()}
+
     def _state(self, rollout: Rollout) -> dict[str, Any]:
-        ns = self.settings.namespace
-        return {"name": rollout.service, "namespace": ns,
-                "url": f"http://{rollout.service}.{ns}.svc.cluster.local"}
+        """The URL users outside the cluster can reach: the environment's public URL (an
+        Ingress), else the API server's service proxy (their kubeconfig's credentials;
+        goldenpath._kube adds them); cluster_url is the name inside the cluster."""
+        ns, name = self.settings.namespace, rollout.service
+        proxy = (f"{self.api.configuration.host.rstrip('/')}/api/v1/namespaces/{ns}/services/"
+                 f"{name}:http/proxy")
+        return {"name": name, "namespace": ns,
+                "url": public_url_of(name, rollout.environment, self.settings) or proxy,
+                "cluster_url": f"http://{name}.{ns}.svc.cluster.local"}
 
     def _deployment(self, name: str) -> Any:
         try:
@@ -217,8 +326,10 @@ class KubernetesTarget:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        if body is not None:
-            body = json.dumps(body)  # JSON is YAML: valid for application/apply-patch+yaml
+        if body is not None and content_type != "application/json":
+            # JSON is YAML: valid for application/apply-patch+yaml (the client would encode
+            # a JSON body itself, and a second time if given text)
+            body = json.dumps(body)
         request = self.api.param_serialize(method, path, query_params=query or [],
                                            header_params=headers, body=body,
                                            auth_settings=["BearerToken"])
@@ -258,6 +369,49 @@ class _ClusterErrors:
             raise TargetError(f"the Kubernetes API answered {exc.status}: {_api_message(exc)}"
                               ) from None
         return False
+
+
+def _not_started(pod: Any, container: str) -> bool:
+    statuses = (pod.status.container_statuses or []) + (pod.status.init_container_statuses or [])
+    status = next((st for st in statuses if st.name == container), None)
+    if status is None:
+        return True  # not even scheduled
+    waiting = status.state is not None and status.state.waiting is not None
+    ran_before = status.last_state is not None and status.last_state.terminated is not None
+    return waiting and not ran_before
+
+
+def _why_waiting(pod: Any) -> str:
+    """What a pod that has not started a container waits for (the scheduler's reason)."""
+    for cond in pod.status.conditions or []:
+        if cond.status == "False" and cond.message:
+            return f"{cond.reason}: {cond.message}"
+    return str(pod.status.phase)
+
+
+def _requests_of(pod: Any) -> str:
+    asked = [f"{k} {v}" for c in pod.spec.containers
+             for k, v in ((c.resources.requests or {}) if c.resources else {}).items()]
+    return ", ".join(asked) or "nothing"
+
+
+def _failed_run(status: Any) -> Any:
+    """The container's terminated state (now or last time) if it exited non-zero."""
+    for state in (status.state, status.last_state):
+        terminated = state.terminated if state else None
+        if terminated is not None and terminated.exit_code:
+            return terminated
+    return None
+
+
+def _retrying(status: Any, failed: Any) -> bool:
+    """A failure that may pass (a bundle download) while the kubelet still retries it."""
+    return bool(failed.exit_code == _RETRYABLE_EXIT and status.restart_count < _RETRIES)
+
+
+def _last_line(message: str | None) -> str:
+    lines = [line for line in (message or "").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def _api_message(exc: ApiException) -> str:

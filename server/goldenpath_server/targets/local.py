@@ -2,7 +2,9 @@
 
 A single-worker bundle (goldenpath's own) is served by BentoML's HTTP worker forked from a
 zygote that has imported everything ahead of time (_warm.py). Anything else runs under
-`bentoml serve`.
+`bentoml serve`. Either way the process runs in the sandbox (_sandbox.py): its own uid,
+nothing of the server's files, an environment built for it. Before the stable port points
+at a new process, the server replays the notebook's sample against it (parity).
 Model processes run in their own session so that a server crash does not take them down;
 after a restart the server re-adopts the ones still healthy and restarts the others.
 """
@@ -21,16 +23,21 @@ from typing import Any
 import psutil
 import requests
 
+from goldenpath_server.targets import _parity
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
+from goldenpath_server.targets._containers import INSTALL, Podman, podman_problem
 from goldenpath_server.targets._forwarder import Forwarders
+from goldenpath_server.targets._sandbox import Sandbox, serving_uid
+from goldenpath_server.targets._template import resources_of
 from goldenpath_server.targets._warm import (
     WarmStartFailed,
     Zygote,
     bundle_modules,
     metrics_dir,
-    serving_env,
     warm_eligible,
+    worker_command,
 )
+from goldenpath_serving._parity import read_failure
 
 DRAIN_SECONDS = 2.0
 
@@ -46,29 +53,46 @@ class LocalProcessTarget:
 
     name = "local"
 
-    def __init__(self, runtime_dir: Path, ready_timeout_s: float = 180.0,
+    def __init__(self, runtime_dir: Path, sandbox: Sandbox, ready_timeout_s: float = 180.0,
                  stopping: threading.Event | None = None, warm: bool = True,
                  warm_preload: list[str] | None = None) -> None:
         self.runtime_dir = runtime_dir
+        self.sandbox = sandbox
         self._stopping = stopping or threading.Event()
         self.ready_timeout_s = ready_timeout_s
         (runtime_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._forwarders = Forwarders()
-        self._zygote = Zygote(runtime_dir, warm_preload or [], enabled=warm)
+        self._zygote = Zygote(runtime_dir, warm_preload or [], sandbox, enabled=warm)
         self._zygote.prepare()  # the first deploy finds it ready too
+        problem = podman_problem()
+        self.podman = None if problem else Podman(label=str(sandbox.home))
+        self._draining: dict[threading.Timer, str] = {}
+        # what it cannot run, and why: the platform refuses such releases up front
+        self.cannot_run = {"app": f"the local target runs app images with podman, which "
+                                  f"does not work here: {problem}; {INSTALL}"} if problem else {}
 
     def deploy(self, rollout: Rollout, state: dict[str, Any], progress: Progress
                ) -> dict[str, Any]:
-        if rollout.kind != "model" or rollout.bundle_dir is None:
-            raise TargetError("the local target runs model bundles only; deploy apps to a "
-                              "Kubernetes environment")
+        if rollout.kind == "app":
+            return self._deploy_app(rollout, state, progress)
+        assert rollout.bundle_dir is not None
         port = free_port()
         log = self.runtime_dir / "logs" / f"{rollout.key}.{rollout.release_id}.log"
-        pid, proc = self._start(rollout.bundle_dir, port, log, progress)
+        offset = log.stat().st_size if log.exists() else 0  # this attempt's part of the log
+        pid, proc = self._start(rollout, port, log, progress)
+        parity = None
         try:
-            self._wait_ready(pid, proc, port, log)
-        except (TargetError, RolloutInterrupted):
-            self._discard(pid)
+            self._wait_ready(pid, proc, port, log, offset)
+            if rollout.parity:
+                progress(f"replaying the notebook's {len(rollout.parity['outputs'])} sample "
+                         "rows against the new process")
+                parity = _parity.verify(f"http://127.0.0.1:{port}", rollout.parity)
+        except TargetError as exc:
+            self._discard(pid, port)
+            exc.state["failed_log"] = str(log)  # `goldenpath logs` shows the failed attempt
+            raise
+        except RolloutInterrupted:
+            self._discard(pid, port)
             raise
         finally:
             # after this rollout, so a new zygote does not compete with it for the CPU
@@ -78,12 +102,38 @@ class LocalProcessTarget:
         old_pid = state.get("pid")
         if old_pid and old_pid != pid and _alive(state):
             # connections already on the old process get DRAIN_SECONDS to finish
-            threading.Timer(DRAIN_SECONDS, self._discard, args=(int(old_pid),)).start()
+            threading.Timer(DRAIN_SECONDS, self._discard,
+                            args=(int(old_pid), state.get("port"))).start()
         progress(f"live at http://127.0.0.1:{front}")
-        return {"pid": pid, "started": psutil.Process(pid).create_time(),
-                "port": port, "front_port": front, "log": str(log),
-                "bundle_dir": str(rollout.bundle_dir), "key": rollout.key,
-                "url": f"http://127.0.0.1:{front}"}
+        new_state = {"pid": pid, "started": psutil.Process(pid).create_time(),
+                     "port": port, "front_port": front, "log": str(log),
+                     "bundle_dir": str(rollout.bundle_dir), "key": rollout.key,
+                     "sandbox": self.sandbox.describe(), "url": f"http://127.0.0.1:{front}"}
+        return {**new_state, "parity": parity} if parity else new_state
+
+    def _deploy_app(self, rollout: Rollout, state: dict[str, Any], progress: Progress
+                    ) -> dict[str, Any]:
+        if self.podman is None:
+            raise TargetError(self.cannot_run["app"], code="configuration_error")
+        port = free_port()
+        progress(f"starting {rollout.image} with podman on 127.0.0.1:{port}")
+        name = self.podman.run(rollout, port, rollout.serving_env, resources_of(rollout))
+        try:
+            self.podman.wait_ready(name, port, self.ready_timeout_s, self._stopping)
+        except TargetError:
+            self.podman.remove(name)  # its log is in the message
+            raise
+        except RolloutInterrupted:
+            self.podman.remove(name)
+            raise
+        front = self._forwarders.ensure(rollout.key, state.get("front_port"))
+        self._forwarders.point(rollout.key, port)
+        old = state.get("container")
+        if old and old != name:
+            self._drain(old)
+        progress(f"live at http://127.0.0.1:{front}")
+        return {"container": name, "port": port, "front_port": front, "key": rollout.key,
+                "runtime": "podman", "url": f"http://127.0.0.1:{front}"}
 
     def adopt(self, rollout: Rollout, state: dict[str, Any], progress: Progress
               ) -> dict[str, Any]:
@@ -93,12 +143,17 @@ class LocalProcessTarget:
             self._forwarders.point(rollout.key, int(state["port"]))
             progress("re-adopted the running process")
             return {**state, "front_port": front, "url": f"http://127.0.0.1:{front}"}
+        if state.get("container") and self.podman is not None:
+            self.podman.remove(state["container"])
         if _alive(state):
-            self._discard(int(state["pid"]))
+            self._discard(int(state["pid"]), state.get("port"))
         progress("process gone; starting it again")
         return self.deploy(rollout, {"front_port": state.get("front_port")}, progress)
 
     def health(self, state: dict[str, Any]) -> tuple[bool, str]:
+        if state.get("container"):
+            running = self.podman is not None and self.podman.running(state["container"])
+            return running, "container running" if running else "the container is not running"
         if not _alive(state):
             return False, "process is not running"
         try:
@@ -108,7 +163,10 @@ class LocalProcessTarget:
         return response.status_code == 200, f"readyz answered {response.status_code}"
 
     def logs(self, state: dict[str, Any], tail: int) -> list[str]:
-        log = state.get("log")
+        """The serving process's last lines; after a failed rollout, the failed attempt's."""
+        if state.get("container") and self.podman is not None and not state.get("failed_log"):
+            return self.podman.logs(state["container"], tail)
+        log = state.get("failed_log") or state.get("log")
         if not log or not Path(log).exists():
             return []
         with open(log, "rb") as fh:
@@ -117,53 +175,106 @@ class LocalProcessTarget:
         return lines[-tail:]
 
     def stop(self, state: dict[str, Any]) -> None:
-        """Stop the process and give up its stable endpoint."""
+        """Stop the process (or container) and give up its stable endpoint."""
+        if state.get("container") and self.podman is not None:
+            self.podman.remove(state["container"])
         if _alive(state):
-            self._discard(int(state["pid"]))
+            self._discard(int(state["pid"]), state.get("port"))
         if state.get("key"):
             self._forwarders.remove(str(state["key"]))
 
     def close(self) -> None:
         self._zygote.close()
         self._forwarders.close()
+        for timer, name in list(self._draining.items()):  # shutting down: no drain left
+            timer.cancel()
+            if self.podman is not None:
+                self.podman.remove(name, grace=1)
 
-    def _discard(self, pid: int) -> None:
+    def _drain(self, container: str) -> None:
+        """Remove a replaced container once its open connections had DRAIN_SECONDS."""
+        def remove() -> None:
+            self._draining.pop(timer, None)
+            if self.podman is not None:
+                self.podman.remove(container)
+
+        timer = threading.Timer(DRAIN_SECONDS, remove)
+        self._draining[timer] = container
+        timer.start()
+
+    def sweep(self, states: list[dict[str, Any]]) -> int:
+        """After a restart: remove this server's containers no deployment holds (a crash
+        left them behind); how many."""
+        if self.podman is None:
+            return 0
+        held = {s.get("container") for s in states}
+        orphans = [n for n in self.podman.containers() if n not in held]
+        for name in orphans:
+            self.podman.remove(name, grace=1)
+        return len(orphans)
+
+    def _discard(self, pid: int, port: int | None = None) -> None:
         """Stop a serving process and remove what it left behind."""
         _terminate(pid)
-        shutil.rmtree(metrics_dir(self.runtime_dir, pid), ignore_errors=True)
+        if port:
+            shutil.rmtree(metrics_dir(self.runtime_dir, int(port)), ignore_errors=True)
 
-    def _start(self, bundle_dir: Path, port: int, log: Path, progress: Progress
+    def _jailed(self, rollout: Rollout, port: int) -> dict[str, Any]:
+        """What the serving process on `port` runs with: the environment built for it, its
+        uid (when the server is root and can give it one) and its metrics folder."""
+        uid = (serving_uid(port) if not self.sandbox.rootless and self.sandbox.level != "none"
+               else None)
+        return {"env": self.sandbox.environment(rollout.serving_env), "uid": uid,
+                "metrics": str(metrics_dir(self.runtime_dir, port))}
+
+    def _start(self, rollout: Rollout, port: int, log: Path, progress: Progress
                ) -> tuple[int, subprocess.Popen[bytes] | None]:
         """A process serving the bundle on `port`: forked from the zygote when one BentoML
         worker serves it, else `bentoml serve` (also when the zygote fails)."""
-        if self._zygote.enabled and warm_eligible(bundle_dir):
-            progress(f"forking a warm BentoML worker on 127.0.0.1:{port}")
+        assert rollout.bundle_dir is not None
+        jailed = self._jailed(rollout, port)
+        where = f"127.0.0.1:{port}, sandbox: {self.sandbox.describe()}"
+        if self._zygote.enabled and warm_eligible(rollout.bundle_dir):
+            progress(f"forking a warm BentoML worker on {where}")
             try:
-                return self._zygote.fork(bundle_dir, "127.0.0.1", port, log), None
+                return self._zygote.fork(rollout.bundle_dir, "127.0.0.1", port, log,
+                                         jailed), None
             except WarmStartFailed as exc:
                 progress(f"{exc}; falling back to bentoml serve")
-        progress(f"starting bentoml serve on 127.0.0.1:{port}")
-        proc = self._spawn(bundle_dir, port, log)
+        progress(f"starting bentoml serve on {where}")
+        proc = self._spawn(rollout.bundle_dir, port, log, jailed)
         return proc.pid, proc
 
-    def _spawn(self, bundle_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-        env = serving_env(self.runtime_dir)
+    def _spawn(self, bundle_dir: Path, port: int, log: Path, jailed: dict[str, Any]
+               ) -> subprocess.Popen[bytes]:
+        """`bentoml serve` behind the same jail as a forked worker (the worker's exec mode)."""
+        serve = [sys.executable, "-m", "bentoml", "serve", str(bundle_dir), "--host",
+                 "127.0.0.1", "--port", str(port)]
+        argv = worker_command(self.sandbox, self.runtime_dir, [
+            "exec", self.sandbox.jail(), str(bundle_dir), jailed["metrics"],
+            str(jailed["uid"] or ""), "--", *serve])
         with open(log, "ab") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "bentoml", "serve", str(bundle_dir), "--host",
-                 "127.0.0.1", "--port", str(port)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                cwd=bundle_dir, start_new_session=True)
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=jailed["env"], cwd=bundle_dir, start_new_session=True)
 
     def _wait_ready(self, pid: int, proc: subprocess.Popen[bytes] | None, port: int,
-                    log: Path) -> None:
+                    log: Path, offset: int = 0) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self._stopping.is_set():
                 raise RolloutInterrupted(str(port))
             code = _exit_code(pid, proc)
             if code is not None:
-                tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+                with open(log, "rb") as fh:
+                    fh.seek(offset)
+                    text = fh.read().decode("utf-8", "replace")
+                failure = read_failure(text)
+                if failure:  # the runtime said why (parity, the model's own exception)
+                    raise TargetError(str(failure.get("message")),
+                                      code=str(failure.get("code") or "deployment_failed"),
+                                      details=failure.get("details") or {})
+                tail = "\n".join(text.splitlines()[-15:])
                 raise TargetError(f"the serving process exited with code {code} before it "
                                   f"was ready:\n{tail}")
             try:

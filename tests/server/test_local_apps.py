@@ -1,0 +1,104 @@
+"""App releases on the embedded default: podman containers behind the stable endpoint, run
+like their pods would be; refused up front where the machine cannot run them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+import goldenpath
+from goldenpath import _config, errors
+from tests._servers import ServerProcess, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def app_image() -> str:
+    """The example app, built here and loaded into podman (no registry)."""
+    done = subprocess.run([str(REPO / "scripts" / "image" / "build.sh"), "--podman", "app"],
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.split()[-1]
+
+
+def _server(tmp_path: Path, **env: str) -> Iterator[ServerProcess]:
+    home = tmp_path / "home"
+    home.mkdir()
+    server = ServerProcess(home=home, port=free_port(), env={**os.environ, **env})
+    server.start()
+    previous = _config._current
+    goldenpath.configure(server=server.url)
+    try:
+        yield server
+    finally:
+        _config._current = previous
+        server.stop()
+        _remove_containers(home)
+
+
+def _containers(home: Path) -> list[str]:
+    done = subprocess.run(["podman", "ps", "--all", "--format", "{{.Names}}", "--filter",
+                           f"label=goldenpath.dev/home={home.resolve()}"],
+                          capture_output=True, text=True, timeout=60)
+    return done.stdout.split()
+
+
+def _remove_containers(home: Path) -> None:
+    for name in _containers(home):
+        subprocess.run(["podman", "rm", "--force", "--time", "0", name], capture_output=True,
+                       timeout=60)
+
+
+@pytest.fixture()
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    yield from _server(tmp_path)
+
+
+def test_an_app_runs_behind_one_url_redeploys_rolls_back_and_goes(
+        server: ServerProcess, app_image: str) -> None:
+    d = goldenpath.release_app("web", app_image, port=8080, env="dev",
+                               resources={"cpu": 0.5, "memory_gb": 0.25})
+    first = requests.get(f"{d.url}/hello", timeout=10).json()
+    assert first["app"] == "goldenpath-example-app" and first["path"] == "/hello"
+    [name] = _containers(server.home)
+    readonly = subprocess.run(["podman", "inspect", "--format",
+                               "{{.HostConfig.ReadonlyRootfs}}", name],
+                              capture_output=True, text=True, timeout=60).stdout.strip()
+    processes = subprocess.run(["podman", "top", name, "user", "capeff"],
+                               capture_output=True, text=True, timeout=60).stdout.splitlines()[1:]
+    assert readonly == "true" and processes
+    assert all(line.split()[:2] == ["10001", "none"] for line in processes)  # no capability
+
+    d2 = goldenpath.release_app("web", app_image, port=8080, env="dev")
+    assert d2.url == d.url and d2.version == 2
+    second = requests.get(f"{d2.url}/", timeout=10).json()
+    assert second["pod"] != first["pod"]  # another container, the same endpoint
+    assert "GET / HTTP" in d2.logs(20)
+    back = goldenpath.rollback("web", "dev")
+    assert back.version == 1 and requests.get(back.url, timeout=10).ok
+    back.delete()
+    deadline = time.monotonic() + 30  # the replaced one drains first
+    while _containers(server.home) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _containers(server.home) == []
+
+
+def test_where_podman_is_missing_an_app_is_refused_before_a_release_exists(
+        tmp_path: Path, app_image: str) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    (empty / "python3").symlink_to(os.path.realpath(sys.executable))
+    for _ in _server(tmp_path, PATH=str(empty)):
+        with pytest.raises(errors.Conflict, match="podman") as err:
+            goldenpath.release_app("web", app_image, port=8080, env="dev")
+        assert "apt-get install podman" in err.value.message
+        assert "nothing was created" in err.value.hint
+        assert goldenpath.list() == []
