@@ -28,10 +28,11 @@ from typing import Any
 import cloudpickle
 
 import goldenpath_serving
-from goldenpath._kinds import detect_kind, predict_sample
+from goldenpath._kinds import choose_outputs, detect_kind, predict_sample
 from goldenpath.errors import InvalidInput
 from goldenpath_serving import Schema, save_model
-from goldenpath_serving._schema import to_jsonable
+from goldenpath_serving._frameworks import answer_json, answer_schema, classes_of
+from goldenpath_serving._schema import rows_as_json
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
 _ALWAYS = ("bentoml", "cloudpickle", "numpy")
@@ -54,8 +55,13 @@ class Bundle:
     schema: Schema
     requirements: list[str]
     sample_inputs: list[Any]
-    predictions: list[Any]
+    answer: dict[str, list[Any]]  # the notebook's answer to the sample: every output
     labels: dict[str, str] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ("predict",)
+
+    @property
+    def predictions(self) -> list[Any]:
+        return self.answer.get("predictions") or next(iter(self.answer.values()))
 
 
 def check_name(name: str) -> str:
@@ -70,35 +76,41 @@ def default_name(model: Any) -> str:
 
 
 def build_bundle(model: Any, name: str, sample: Any, workdir: Path,
-                 labels: dict[str, str] | None = None) -> Bundle:
+                 labels: dict[str, str] | None = None, outputs: Any = None) -> Bundle:
     """Package `model` as a BentoML bundle in the local BentoML store and export it."""
     kind = detect_kind(model)
     check_name(name)
-    predictions = to_jsonable(predict_sample(model, kind, sample))
+    chosen = choose_outputs(model, kind, outputs)
+    classes = classes_of(model) if "predict_proba" in chosen else None
+    answer = answer_json(predict_sample(model, kind, sample, chosen), classes)
     schema = Schema.infer(sample)
-    sample_inputs = _sample_as_json(sample)
+    sample_inputs = rows_as_json(sample)
     local_modules = _register_local_code(cloudpickle.dumps(model))
     try:
-        return _build(model, name, kind, schema, sample_inputs, predictions, workdir, labels)
+        return _build(model, name, kind, schema, sample_inputs, answer, workdir, labels,
+                      chosen, classes)
     finally:
         for module in local_modules:
             cloudpickle.unregister_pickle_by_value(module)
 
 
 def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list[Any],
-           predictions: list[Any], workdir: Path, labels: dict[str, str] | None) -> Bundle:
+           answer: dict[str, list[Any]], workdir: Path, labels: dict[str, str] | None,
+           outputs: tuple[str, ...], classes: list[Any] | None) -> Bundle:
     import bentoml
 
     imported = model_modules(cloudpickle.dumps(model), kind, schema)
     requirements = pinned_requirements(imported)
     all_labels = {"goldenpath.kind": kind, "goldenpath.python": platform.python_version(),
                   **(labels or {})}
-    metadata = {"goldenpath.schema": json.dumps(schema.to_dict())}
+    output_schema = answer_schema(answer, classes)
+    metadata = {"goldenpath.schema": json.dumps(schema.to_dict()),
+                "goldenpath.output_schema": json.dumps(output_schema)}
     with bentoml.models.create(name, module="goldenpath_serving", labels=all_labels,
                                metadata=metadata) as bento_model:
-        save_model(model, Path(bento_model.path), kind=kind, schema=schema,
-                   output_schema={"example": predictions[:1]},
-                   parity=(sample_inputs, predictions))
+        save_model(model, Path(bento_model.path), kind=kind, schema=schema, outputs=outputs,
+                   classes=classes, output_schema=output_schema,
+                   parity=(sample_inputs, answer))
         # what the model imports, so whoever serves it can preload that (the local target's
         # warm worker does)
         meta_file = Path(bento_model.path) / "goldenpath.json"
@@ -124,13 +136,8 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
     archive = Path(bentoml.bentos.export_bento(bento.tag, str(workdir / f"{name}.bento")))
     return Bundle(name=name, tag=str(bento.tag), archive=archive,
                   kind=kind, schema=schema, requirements=requirements,
-                  sample_inputs=sample_inputs, predictions=predictions, labels=all_labels)
-
-
-def _sample_as_json(sample: Any) -> list[Any]:
-    if hasattr(sample, "to_dict") and hasattr(sample, "columns"):
-        return json.loads(sample.to_json(orient="records"))
-    return to_jsonable(sample)
+                  sample_inputs=sample_inputs, answer=answer, labels=all_labels,
+                  outputs=outputs)
 
 
 def model_modules(pickled: bytes, kind: str, schema: Schema) -> set[str]:

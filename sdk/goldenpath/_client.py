@@ -144,9 +144,11 @@ def rollout_error(service: str, environment: str, message: str, failure: dict[st
                            "the differing rows in .details", details=details)
     where = details.get("where") if isinstance(details, dict) else ""
     if code in ("load_failed", "predict_failed"):
+        hint = str(details.get("hint") or "") if isinstance(details, dict) else ""
         return DeploymentFailed(f"{service} did not go live in {environment}: {message}",
-                                (f"the error is in your code at {where}; " if where else "")
-                                + "fix it and deploy again", details=details)
+                                hint or ((f"the error is in your code at {where}; "
+                                          if where else "") + "fix it and deploy again"),
+                                details=details)
     return DeploymentFailed(f"{service} did not go live in {environment}: {message}",
                             f"see the logs: goldenpath logs {service} --env {environment}",
                             details=details or None)

@@ -29,13 +29,16 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
            env: str | None = None, team: str = "", quiet: bool = False,
            metrics: dict[str, float] | None = None, data: dict[str, Any] | None = None,
            resources: dict[str, float] | None = None, card: str | None = None,
-           notebook: str | Path | None = None) -> Any:
+           notebook: str | Path | None = None, outputs: str | list[str] | None = None) -> Any:
     """Package `model` and make it live; it goes live only where it predicts the sample as
     here (the serving runtime and the server replay it: ParityError says which rows differ).
 
     Evidence travels with the release: lineage (MLflow run, git commit, notebook hash),
     `data=` fingerprints and `metrics=` (declared by you), a drafted model card (d.card); the
     server adds what it verifies itself (scan, pins, parity per environment).
+    `outputs=` chooses what /predict answers: "predict" (the default: labels or values),
+    "predict_proba" (one {class: probability} per row), or both, e.g.
+    outputs=["predict", "predict_proba"]; d.predict(X) and d.predict_proba(X) read them.
     Returns the live Deployment (d.url, d.predict(X), d.status(), d.promote("prod")), or a
     Promotion when `env` needs approvals first.
     """
@@ -48,7 +51,8 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
         lineage = collect_lineage(notebook, data)
         with tempfile.TemporaryDirectory(prefix="goldenpath-") as tmp:
             progress.start("package")
-            bundle = build_bundle(model, name, sample, Path(tmp), labels=lineage_labels(lineage))
+            bundle = build_bundle(model, name, sample, Path(tmp), labels=lineage_labels(lineage),
+                                  outputs=outputs)
             progress.done("package", f"{bundle.tag} ({bundle.kind})")
             shown = {**(lineage.get("mlflow_metrics") or {}), **(metrics or {})}
             evidence: dict[str, Any] = {

@@ -13,7 +13,7 @@ from goldenpath import _kube
 from goldenpath._client import Client
 from goldenpath._promotion import WAITING, Promotion
 from goldenpath.errors import InvalidInput, ServerUnreachable
-from goldenpath_serving._schema import to_jsonable
+from goldenpath_serving._schema import rows_as_json
 
 
 class Deployment:
@@ -49,13 +49,18 @@ class Deployment:
         return dict(self._info)
 
     def predict(self, inputs: Any) -> Any:
-        """Send `inputs` (DataFrame, array, list of rows) to the live endpoint over HTTP."""
-        if hasattr(inputs, "to_json") and hasattr(inputs, "columns"):
-            import json
+        """Send `inputs` (DataFrame, array, list of rows or texts) to the live endpoint over
+        HTTP: the model's predictions, as predict() gave them in the notebook."""
+        return self._output(inputs, "predictions", "predict")
 
-            payload = json.loads(inputs.to_json(orient="records"))
-        else:
-            payload = to_jsonable(inputs)
+    def predict_proba(self, inputs: Any) -> Any:
+        """The class probabilities for `inputs`, one {class: probability} per row (for a
+        deployment made with outputs=[..., "predict_proba"])."""
+        return self._output(inputs, "probabilities", "predict_proba")
+
+    def answer(self, inputs: Any) -> dict[str, Any]:
+        """The endpoint's whole answer for `inputs`: every output the deployment chose."""
+        payload = rows_as_json(inputs)
         try:
             # a Kubernetes URL may need the kubeconfig's credentials (the API server's proxy)
             response = _kube.post(self.url, "/predict", json={"inputs": payload}, timeout=60)
@@ -66,7 +71,15 @@ class Deployment:
             raise InvalidInput(f"the endpoint refused the request: {_error_text(response)}",
                                "send rows that match the schema shown above")
         response.raise_for_status()
-        return response.json()["predictions"]
+        return response.json()  # type: ignore[no-any-return]
+
+    def _output(self, inputs: Any, key: str, method: str) -> Any:
+        answer = self.answer(inputs)
+        if key not in answer:
+            raise InvalidInput(f"{self.name} does not answer with {method}(): it answers "
+                               f"{', '.join(answer)}",
+                               f"deploy it again with outputs=[..., {method!r}]")
+        return answer[key]
 
     def logs(self, tail: int = 200) -> str:
         path = f"/api/v1/services/{self.name}/environments/{self.environment}/logs"

@@ -238,7 +238,10 @@ def _check_parity(path: Path) -> None:
     case = _json(path)
     if not (isinstance(case, dict) and isinstance(case.get("inputs"), list)
             and isinstance(case.get("outputs"), list)
-            and len(case["inputs"]) == len(case["outputs"])):
+            and len(case["inputs"]) == len(case["outputs"])
+            and isinstance(case.get("answer", {}), dict)
+            and all(isinstance(rows, list) and len(rows) == len(case["inputs"])
+                    for rows in (case.get("answer") or {"": case["outputs"]}).values())):
         raise InvalidBundle("parity.json must hold as many inputs as outputs",
                             "rebuild the bundle with gp.deploy")
 

@@ -135,13 +135,19 @@ def join(kind: str, parts: Sequence[Any]) -> Any:
         import torch
 
         return torch.cat(list(parts))
+    if kind == "text":
+        return [text for part in parts for text in part]
     import numpy as np
 
     return np.concatenate(parts)
 
 
 def split(output: Any, rows: Sequence[int]) -> list[Any]:
-    """Cut a batched output back into one part per request (ValueError if it is not per row)."""
+    """Cut a batched answer (one value per output) back into one answer per request
+    (ValueError if an output is not per row)."""
+    if isinstance(output, dict):
+        by_output = {key: split(value, rows) for key, value in output.items()}
+        return [{key: parts[i] for key, parts in by_output.items()} for i in range(len(rows))]
     if len(output) != sum(rows):
         raise ValueError(f"model returned {len(output)} results for {sum(rows)} rows")
     rows_of = getattr(output, "iloc", output)

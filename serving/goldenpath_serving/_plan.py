@@ -21,14 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from goldenpath_serving._columns import family
 from goldenpath_serving._model import LoadedModel
-from goldenpath_serving._schema import to_jsonable
+from goldenpath_serving._parity import same
 
 BATCH_ROWS = 64
 INLINE_MS = 0.5
 MIN_AMORTIZATION = 2.0
 _TIMING_BUDGET_S = 0.5
-_TOLERANCE = {"rtol": 1e-6, "atol": 1e-8}  # the SDK's parity check
 
 logger = logging.getLogger("bentoml.goldenpath_serving")  # BentoML shows its children
 
@@ -89,30 +89,32 @@ def sample_inputs(schema: dict[str, Any], rows: int) -> list[Any]:
     rng = np.random.default_rng(0)
     if schema["kind"] == "dataframe":
         columns = schema["columns"]
-        return [[_value(c["dtype"], rng, i) for c in columns] for i in range(rows)]
+        return [[_value(c, rng, i) for c in columns] for i in range(rows)]
+    if schema["kind"] == "text":
+        return [f"sample text number {i}" for i in range(rows)]
     shape = [d or 1 for d in schema["shape"][1:]]
-    return [_fill(shape, schema["dtype"], rng, i) for i in range(rows)]
+    return [_fill(shape, {"dtype": schema["dtype"]}, rng, i) for i in range(rows)]
 
 
-def _fill(shape: list[int], dtype: str, rng: np.random.Generator, i: int) -> Any:
+def _fill(shape: list[int], column: dict[str, Any], rng: np.random.Generator, i: int) -> Any:
     if not shape:
-        return _value(dtype, rng, i)
-    return [_fill(shape[1:], dtype, rng, i) for _ in range(shape[0])]
+        return _value(column, rng, i)
+    return [_fill(shape[1:], column, rng, i) for _ in range(shape[0])]
 
 
-def _value(dtype: str, rng: np.random.Generator, i: int) -> Any:
-    try:
-        kind = np.dtype(dtype).kind
-    except TypeError:  # pandas extension dtypes: category, string
-        kind = "O"
-    if kind == "b":
+def _value(column: dict[str, Any], rng: np.random.Generator, i: int) -> Any:
+    kind = family(column["dtype"])
+    if kind == "category":
+        categories = column.get("categories") or [None]
+        return categories[i % len(categories)]
+    if kind in ("boolean", "nullable-boolean"):
         return bool(i % 2)
-    if kind in "iu":
+    if kind in ("integer", "nullable-integer"):
         return i % 3
-    if kind in "fc":
+    if kind == "number":
         return float(rng.normal())
-    if kind == "M":
-        return f"2024-01-{1 + i % 28:02d}"
+    if kind == "datetime":
+        return f"2024-01-{1 + i % 28:02d}T00:00:00"
     return "a"
 
 
@@ -128,18 +130,11 @@ def _median_ms(predict: Any, features: Any) -> float:
 
 
 def _batch_matches_rows(loaded: LoadedModel, many: Any) -> bool:
-    batched = to_jsonable(loaded.predict(many))
+    batched = loaded.answer(loaded.predict(many))
     rows_of = getattr(many, "iloc", many)
     for i in range(2):
-        alone = to_jsonable(loaded.predict(rows_of[i:i + 1]))
-        if not isinstance(batched, list) or not _close(batched[i:i + 1], alone):
-            return False
+        alone = loaded.answer(loaded.predict(rows_of[i:i + 1]))
+        for key, values in batched.items():
+            if not isinstance(values, list) or not same(values[i:i + 1], alone.get(key)):
+                return False
     return True
-
-
-def _close(a: Any, b: Any) -> bool:
-    try:
-        return bool(np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float),
-                                equal_nan=True, **_TOLERANCE))
-    except (TypeError, ValueError):
-        return bool(a == b)

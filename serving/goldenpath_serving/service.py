@@ -8,6 +8,10 @@ BentoML then gives health (/livez), readiness (/readyz) and Prometheus metrics (
 this class adds /predict, which validates the body against the schema from the sample and
 answers 400 with that schema when it does not fit (never a 500 for bad input).
 
+The request and answer schemas in BentoML's OpenAPI document (/docs.json) are the bundle's
+own: the columns, dtypes and categories inferred from the sample, and every output the
+deployment chose (read from the bundle's goldenpath.json when the service class is made).
+
 /predict is an `async def` API: each request is validated on the event loop, then handed to
 the adaptive batcher (`_batcher`), which the load-time plan (`_plan`) configures for this
 model: batched calls when the per-call cost amortizes, run on the event loop when they are
@@ -18,28 +22,27 @@ argument, so one bad request would fail the whole batch.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import gc
+import inspect
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
 
 import bentoml
 from bentoml.exceptions import InvalidArgument
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema, create_model
 
 from goldenpath_serving._batcher import Batcher
-from goldenpath_serving._model import LoadedModel, load_model
-from goldenpath_serving._parity import ParityMismatch, report_failure, user_frame
+from goldenpath_serving._model import META_FILE, LoadedModel, load_model
+from goldenpath_serving._parity import ParityMismatch, failure_details, report_failure
 from goldenpath_serving._plan import BATCH_ROWS, plan_for
-from goldenpath_serving._schema import SchemaError, to_jsonable
-
-
-class Predictions(BaseModel):
-    """The /predict answer. A pydantic model, so BentoML does not rebuild a JSON schema for
-    every response (it does for a plain dict: ~1.4x throughput lost, see docs/benchmarks.md)."""
-
-    predictions: list[Any]
+from goldenpath_serving._schema import Schema, SchemaError
 
 
 def model_service(name: str, model_tag: str, *, workers: int = 1) -> type:
     """Return a BentoML service class that serves the model `model_tag` as `name`."""
+    inputs_type, answer_type = _contract(bentoml.models.BentoModel(model_tag))
 
     class GoldenpathModel:
         bento_model = bentoml.models.BentoModel(model_tag)
@@ -50,9 +53,11 @@ def model_service(name: str, model_tag: str, *, workers: int = 1) -> type:
             _memoize_apis(self, ("predict", "schema"))
             self.batcher = Batcher(self.loaded.predict, self.loaded.schema.kind,
                                    max_rows=plan.max_rows, inline_rows=plan.inline_rows)
+            _settle_heap()
 
         @bentoml.api(route="/predict")
-        async def predict(self, inputs: Any) -> Predictions:
+        @_typed(inputs_type, answer_type)
+        async def predict(self, inputs: Any) -> Any:
             rows = len(inputs) if isinstance(inputs, list) else 0
             try:
                 if rows <= BATCH_ROWS:
@@ -62,7 +67,7 @@ def model_service(name: str, model_tag: str, *, workers: int = 1) -> type:
             except SchemaError as exc:
                 raise InvalidArgument(str(exc)) from None
             output = await self.batcher.predict(features, rows)
-            return Predictions(predictions=to_jsonable(output))
+            return answer_type(**self.loaded.answer(output))
 
         @bentoml.api(route="/schema")
         async def schema(self) -> dict[str, Any]:
@@ -73,6 +78,37 @@ def model_service(name: str, model_tag: str, *, workers: int = 1) -> type:
                            **_tracing_defaults(["/predict", "/schema"]))(GoldenpathModel)
 
 
+def _contract(model: Any) -> tuple[Any, type[BaseModel]]:
+    """The `inputs` annotation and the answer model of /predict, carrying the JSON Schemas of
+    the bundle's goldenpath.json. The answer is a pydantic model, so BentoML does not rebuild
+    a JSON schema for every response (it does for a plain dict: ~1.4x throughput lost)."""
+    stored = model.stored
+    meta: dict[str, Any] = {}
+    if stored is not None and (Path(stored.path) / META_FILE).exists():
+        meta = json.loads((Path(stored.path) / META_FILE).read_text())
+    inputs_type: Any = Any
+    if meta.get("schema"):
+        inputs_type = Annotated[Any, WithJsonSchema(
+            Schema.from_dict(meta["schema"]).inputs_schema())]
+    answer = (meta.get("output_schema") or {}).get("properties") or {"predictions": {}}
+    fields: dict[str, Any] = {
+        key: (Annotated[list[Any], WithJsonSchema(prop)] if prop else list[Any], ...)
+        for key, prop in answer.items()}
+    return inputs_type, create_model("Answer", **fields)
+
+
+def _typed(inputs_type: Any, answer_type: Any) -> Callable[[Any], Any]:
+    """Give an API function the bundle's types (BentoML reads them from its signature)."""
+    def apply(func: Any) -> Any:
+        signature = inspect.signature(func)
+        params = [signature.parameters["self"],
+                  signature.parameters["inputs"].replace(annotation=inputs_type)]
+        func.__signature__ = signature.replace(parameters=params,
+                                               return_annotation=answer_type)
+        return func
+    return apply
+
+
 def _load_checked(path: str) -> LoadedModel:
     """Load the model and replay the notebook's sample before this process may report
     ready; say why not in one line the targets read (see _parity.report_failure)."""
@@ -80,7 +116,7 @@ def _load_checked(path: str) -> LoadedModel:
         loaded = load_model(path)
     except Exception as exc:
         report_failure("load_failed", f"the model failed to load: {type(exc).__name__}: "
-                       f"{exc}", {"where": user_frame(exc)})
+                       f"{exc}", failure_details(exc, "load"))
         raise
     try:
         loaded.check_parity()
@@ -90,9 +126,18 @@ def _load_checked(path: str) -> LoadedModel:
         raise
     except Exception as exc:
         report_failure("predict_failed", f"the model failed to predict the notebook's sample: "
-                       f"{type(exc).__name__}: {exc}", {"where": user_frame(exc)})
+                       f"{type(exc).__name__}: {exc}", failure_details(exc, "predict"))
         raise
     return loaded
+
+
+def _settle_heap() -> None:
+    """Move everything alive after start-up (BentoML, the framework, the model: ~1M objects)
+    out of the collector's reach. Otherwise each full collection walks all of it while a
+    request waits: the 100-250 ms one-client p99 of every BentoML worker (docs/benchmarks.md).
+    Objects made later are still collected as usual."""
+    gc.collect()
+    gc.freeze()
 
 
 def _memoize_apis(instance: Any, names: tuple[str, ...]) -> None:

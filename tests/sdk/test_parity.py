@@ -61,8 +61,8 @@ def test_the_runtime_replays_the_sample_with_the_bundles_own_copy(
     predicts differently is refused at load, before it reports ready."""
     X, _ = iris
     bundle = build_bundle(_tree(iris), "tree", X[:5], tmp_path)
-    edited = _edit_runtime(bundle.archive, tmp_path, {"_model.py": (
-        "return self.model.predict(features)", "return self.model.predict(features) + 1")})
+    edited = _edit_runtime(bundle.archive, tmp_path, {"_frameworks.py": (
+        "getattr(model, method)(features)", "getattr(model, method)(features) + 1")})
     with pytest.raises(errors.ParityError, match="predicts differently"):
         deploy_archive(edited, name="tampered-runtime", quiet=True)
     logs = gp.get("tampered-runtime").logs()
@@ -74,8 +74,8 @@ def test_the_server_checks_parity_itself(gp: Any, iris: tuple, tmp_path: Path) -
     server replays the sample over HTTP before the release gets traffic."""
     X, _ = iris
     bundle = build_bundle(_tree(iris), "tree", X[:5], tmp_path)
-    edited = _edit_runtime(bundle.archive, tmp_path, {"_model.py": (
-        "return self.model.predict(features)", "return self.model.predict(features) + 1"),
+    edited = _edit_runtime(bundle.archive, tmp_path, {"_frameworks.py": (
+        "getattr(model, method)(features)", "getattr(model, method)(features) + 1"),
         "service.py": ("loaded.check_parity()", "pass")})
     with pytest.raises(errors.ParityError, match="predicts differently") as err:
         deploy_archive(edited, name="lying-runtime", quiet=True)

@@ -46,14 +46,17 @@ def test_bundle_serves_with_stock_bentoml_in_a_bare_environment(tmp_path: Path,
                             start_new_session=True)
     try:
         answer: Any = None
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                answer = requests.post(f"http://127.0.0.1:{port}/predict",
-                                       json={"inputs": X[:3].to_numpy().tolist()}, timeout=5)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.5)
+            try:  # the socket accepts before the worker has loaded the model: wait for ready
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).ok:
+                    answer = requests.post(f"http://127.0.0.1:{port}/predict",
+                                           json={"inputs": X[:3].to_numpy().tolist()},
+                                           timeout=30)
+                    break
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            time.sleep(0.5)
         assert answer is not None, proc.stdout.read().decode() if proc.stdout else ""
         assert answer.json()["predictions"] == model.predict(X[:3]).tolist()
     finally:

@@ -1,5 +1,5 @@
 """The server's own parity check: before a release gets traffic, replay the notebook's
-sample against it over HTTP and compare with the notebook's predictions.
+sample against it over HTTP and compare with the notebook's answer (every output).
 
 The serving runtime replays it too when it loads, but that runs beside the model's code,
 which could fake it; this check is the server's, so its result is verified evidence."""
@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from goldenpath_server.targets._base import TargetError
-from goldenpath_serving._parity import describe, differences
+from goldenpath_serving._parity import answer_differences, describe
 
 
 def verify(url: str, case: dict[str, Any], http: Any = requests, timeout: float = 60.0,
@@ -30,10 +30,10 @@ def verify(url: str, case: dict[str, Any], http: Any = requests, timeout: float 
                           f"with HTTP {response.status_code}: {response.text[:500]}",
                           code="parity_failed")
     try:
-        answered = response.json().get("predictions")
-    except (ValueError, AttributeError):
+        answered = response.json()
+    except ValueError:
         answered = response.text[:200]
-    diffs = differences(case["outputs"], answered)
+    diffs = answer_differences(case, answered)
     if diffs:
         raise TargetError(describe(diffs, rows), code="parity_failed",
                           details={"differences": diffs[:10], "rows": rows})

@@ -26,7 +26,7 @@ from goldenpath_server.targets._template import (
     public_url_of,
     render,
 )
-from goldenpath_serving._parity import describe, differences
+from goldenpath_serving._parity import answer_differences, describe
 
 FIELD_MANAGER = "goldenpath"
 UNREACHABLE_GRACE_S = 5.0
@@ -271,8 +271,7 @@ class KubernetesTarget:
                 progress(f"parity not verified by the server on {pod.metadata.name}: the pod "
                          f"is not reachable through the API server ({reason[:200]})")
                 continue
-            answered = answer.get("predictions") if isinstance(answer, dict) else answer
-            diffs = differences(case["outputs"], answered)
+            diffs = answer_differences(case, answer)
             if diffs:
                 raise TargetError(f"{pod.metadata.name}: {describe(diffs, len(case['outputs']))}",
                                   code="parity_failed",
