@@ -11,9 +11,8 @@ no missing value is a SchemaError that names the column, the row and what to sen
 
 from __future__ import annotations
 
-from typing import Any
-
 import re
+from typing import Any
 
 import numpy as np
 

@@ -81,8 +81,9 @@ def differences(expected: list[Any], actual: Any) -> list[dict[str, Any]]:
 
 
 def describe(diffs: list[dict[str, Any]], rows: int) -> str:
-    shown = "; ".join(f"row {d['row']}{' ' + d['output'] if 'output' in d else ''}: notebook {_short(d['notebook'])}, bundle "
-                      f"{_short(d['bundle'])}" for d in diffs[:3])
+    shown = "; ".join(f"row {d['row']}{' ' + d['output'] if 'output' in d else ''}: "
+                      f"notebook {_short(d['notebook'])}, bundle {_short(d['bundle'])}"
+                      for d in diffs[:3])
     more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
     return (f"the bundled model predicts differently from the notebook on {len(diffs)} of "
             f"{rows} sample rows: {shown}{more}")
