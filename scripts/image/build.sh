@@ -4,7 +4,7 @@
 # packages (mmdebstrap), Python packages come from PyPI during the build.
 #
 #   runtime        the shared serving runtime (serving/Dockerfile): BentoML with
-#                  scikit-learn, XGBoost and LightGBM
+#                  scikit-learn, XGBoost, LightGBM and CatBoost
 #   runtime-torch  the same plus PyTorch (GOLDENPATH_TORCH_INDEX_URL: e.g. the CPU wheel
 #                  index; without it pip takes PyPI's torch, the CUDA build, ~5 GB)
 #   app            a small HTTP server (scripts/image/app): an example app release
@@ -97,7 +97,7 @@ ensure_base() {
 }
 
 # --- what each variant is built from ------------------------------------------------
-RUNTIME_PKGS=(bentoml cloudpickle numpy pandas scikit-learn lightgbm)
+RUNTIME_PKGS=(bentoml cloudpickle numpy pandas scikit-learn lightgbm catboost)
 RUNTIME_NODEPS=(xgboost)
 
 # pins PKG...: PKG==VERSION as installed for $PY (the versions bundles will pin).

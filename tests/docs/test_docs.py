@@ -26,7 +26,7 @@ from tests._servers import ServerProcess, start_server, stop_model_processes
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO / "docs" / "examples" / "platform" / "goldenpath.yaml"
-DOCS = {"README.md": None, "docs/governance.md": EXAMPLE_CONFIG,
+DOCS = {"README.md": None, "docs/models.md": None, "docs/governance.md": EXAMPLE_CONFIG,
         "docs/security.md": EXAMPLE_CONFIG}
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _SKIP = re.compile(r"^<!-- doc-test: skip (.+) -->$")
