@@ -38,10 +38,12 @@ from goldenpath_serving._model import META_FILE, LoadedModel, load_model
 from goldenpath_serving._parity import ParityMismatch, failure_details, report_failure
 from goldenpath_serving._plan import BATCH_ROWS, plan_for
 from goldenpath_serving._schema import Schema, SchemaError
+from goldenpath_serving._tail import cancel_request_timers
 
 
 def model_service(name: str, model_tag: str, *, workers: int = 1) -> type:
     """Return a BentoML service class that serves the model `model_tag` as `name`."""
+    cancel_request_timers()  # the one-client tail (see _tail)
     inputs_type, answer_type = _contract(bentoml.models.BentoModel(model_tag))
 
     class GoldenpathModel:
