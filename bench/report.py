@@ -122,6 +122,9 @@ def render() -> str:
             "",
             f"Load generator: {serving['load_generator']}.",
         ]
+        before = load("serving_before")
+        if before:
+            out += ["", *tail_before_after(before, serving)]
         for model, per in serving.get("profiles", {}).items():
             out += [
                 "",
@@ -192,6 +195,37 @@ def render() -> str:
             targets_md(bundle["targets"]),
         ]
     return "\n".join(out)
+
+
+def tail_before_after(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The one-client p99 of the runtime before and after a change, with its peers."""
+    rows = []
+    for model, per in after["results"].items():
+        was = before["results"].get(model, {}).get("medians", {})
+        for name, now in per["medians"].items():
+            then = was.get(name, {})
+            rows.append([model, name, then.get("p99_ms", "-"), now["p99_ms"],
+                         then.get("rps_c32", "-"), now["rps_c32"]])
+    return [
+        f"One-client tail, before ({before['product']['commit']}, "
+        f"{before['finished_at']}) and after ({after['product']['commit']}, "
+        f"{after['finished_at']}), same machine, same command: `.venv/bin/python "
+        f"bench/bench_serving.py --reps {after['reps']} --seconds {after['seconds_c1']} "
+        f"--seconds-32 {after['seconds_c32']} --profile 0`, the before run with "
+        "`BENCH_PRODUCT_SRC=<a checkout of that commit>` and its result kept as "
+        "bench/results/serving_before.json:",
+        "",
+        table(["model", "contender", "p99 ms @1 before", "p99 ms @1 after",
+               "req/s @32 before", "req/s @32 after"], rows),
+        "",
+        "The stall was BentoML's request timeout: one `loop.call_later` per request, never "
+        "cancelled, kept each request's objects alive for 60 s, and every gen-2 collection "
+        "walked them (75-180 ms pauses, seen with `gc.callbacks`). The runtime cancels the "
+        "timer when the request ends (`serving/goldenpath_serving/_tail.py`) and freezes the "
+        "start-up heap (`gc.freeze`). Hand-written BentoML keeps the stall; the peers' own "
+        "p99 varies between repetitions on this shared machine (MLflow's lr p99 was 8 ms in "
+        "one and 196 ms in the other: the table shows medians).",
+    ]
 
 
 def fmt_versions(v: dict[str, str]) -> str:
