@@ -62,8 +62,11 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
             if card is not None:
                 evidence["card"] = card
             wait_for_server(c, started)
-            return _ship(c, bundle.archive, name, environment, team, progress,
-                         resources=resources, evidence=evidence)
+            shipped = _ship(c, bundle.archive, name, environment, team, progress,
+                            resources=resources, evidence=evidence)
+            if isinstance(shipped, Deployment):
+                shipped.model = model
+            return shipped
     except GoldenpathError as exc:
         where = exc.details.get("where") if isinstance(exc.details, dict) else None
         if where:  # the line in the user's own code, as this notebook knows it

@@ -12,16 +12,19 @@ import requests
 from goldenpath import _kube
 from goldenpath._client import Client
 from goldenpath._promotion import WAITING, Promotion
-from goldenpath.errors import InvalidInput, ServerUnreachable
+from goldenpath._where import resolve
+from goldenpath.errors import GoldenpathError, InvalidInput, PredictionFailed, ServerUnreachable
+from goldenpath_serving._parity import PREDICT_MARKER, read_failure
 from goldenpath_serving._schema import rows_as_json
 
 
 class Deployment:
     """One service in one environment. Every call goes to the server or the endpoint."""
 
-    def __init__(self, client: Client, info: dict[str, Any]) -> None:
+    def __init__(self, client: Client, info: dict[str, Any], model: Any = None) -> None:
         self._client = client
         self._info = info
+        self.model = model  # the object gp.deploy packaged, when this process deployed it
 
     @property
     def name(self) -> str:
@@ -70,8 +73,26 @@ class Deployment:
         if response.status_code == 400:
             raise InvalidInput(f"the endpoint refused the request: {_error_text(response)}",
                                "send rows that match the schema shown above")
+        if response.status_code == 500:
+            raise self._prediction_failed(response)
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
+
+    def _prediction_failed(self, response: requests.Response) -> PredictionFailed:
+        """The model's own exception, as its serving process logged it."""
+        try:
+            failure = read_failure(self.logs(), PREDICT_MARKER) or {}
+        except GoldenpathError:
+            failure = {}
+        if not failure:
+            return PredictionFailed(f"{self.name} answered HTTP 500: {_error_text(response)}",
+                                    f"see d.logs() for {self.name}")
+        hint, where = str(failure.get("hint") or ""), str(failure.get("where") or "")
+        if where and self.model is not None:  # the line in the notebook, as it knows it
+            failure["where"] = resolve(where, self.model)
+            hint = hint.replace(where, failure["where"])
+        return PredictionFailed(f"{self.name} failed to predict: {failure.get('exception')}: "
+                                f"{failure.get('error')}", hint, details=failure)
 
     def _output(self, inputs: Any, key: str, method: str) -> Any:
         answer = self.answer(inputs)
@@ -97,7 +118,7 @@ class Deployment:
             return Promotion(self._client, info)
         if wait and not info.get("noop"):  # already live there: nothing to wait for
             info = self._client.wait(self.name, environment, after=after)
-        return Deployment(self._client, info)
+        return Deployment(self._client, info, self.model)
 
     @property
     def card(self) -> str:

@@ -100,6 +100,12 @@ class DeploymentFailed(GoldenpathError):
     status, code = 502, "deployment_failed"
 
 
+class PredictionFailed(GoldenpathError):
+    """The live model raised on a request; the message is its own exception."""
+
+    status, code = 502, "prediction_failed"
+
+
 def _all_subclasses(cls: type[GoldenpathError]) -> list[type[GoldenpathError]]:
     found = []
     for sub in cls.__subclasses__():

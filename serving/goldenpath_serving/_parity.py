@@ -21,6 +21,7 @@ PARITY_FILE = "parity.json"
 MAX_ROWS = 100  # rows of the sample kept for parity (the schema is inferred from all of it)
 TOLERANCE = {"rtol": 1e-6, "atol": 1e-8}
 FAILURE_MARKER = "GOLDENPATH_SERVING_FAILED"  # a log line the targets read the reason from
+PREDICT_MARKER = "GOLDENPATH_PREDICT_FAILED"  # a request the model raised on (the SDK reads it)
 
 
 class ParityMismatch(Exception):
@@ -102,12 +103,19 @@ def report_failure(code: str, message: str, details: dict[str, Any] | None = Non
         pass  # not on Kubernetes
 
 
-def read_failure(text: str) -> dict[str, Any] | None:
+def report_request_failure(exc: BaseException) -> None:
+    """Log why the model raised on a request, in one line the SDK finds in the logs (the
+    HTTP answer stays BentoML's generic 500: API callers see no internals)."""
+    line = json.dumps(failure_details(exc, "request"), default=str)[:16000]
+    print(f"{PREDICT_MARKER} {line}", file=sys.stderr, flush=True)
+
+
+def read_failure(text: str, marker: str = FAILURE_MARKER) -> dict[str, Any] | None:
     """The last failure a serving process reported in its log `text`, if any."""
     for line in reversed(text.splitlines()):
-        if line.startswith(FAILURE_MARKER):
+        if line.startswith(marker):
             try:
-                found = json.loads(line[len(FAILURE_MARKER):])
+                found = json.loads(line[len(marker):])
             except ValueError:
                 return None
             return found if isinstance(found, dict) else None
@@ -116,8 +124,8 @@ def read_failure(text: str) -> dict[str, Any] | None:
 
 def failure_details(exc: BaseException, when: str) -> dict[str, Any]:
     """What a serving process says about the model's own exception: its type and message,
-    the line of the user's code it came from, and a fix that fits it. `when` is "load" or
-    "predict"."""
+    the line of the user's code it came from, and a fix that fits it. `when` is "load",
+    "predict" (the notebook's sample) or "request"."""
     where = user_frame(exc)
     return {"exception": type(exc).__name__, "error": str(exc)[:2000], "where": where,
             "hint": fix_for(exc, when, where)}

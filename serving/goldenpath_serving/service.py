@@ -35,7 +35,12 @@ from pydantic import BaseModel, WithJsonSchema, create_model
 
 from goldenpath_serving._batcher import Batcher
 from goldenpath_serving._model import META_FILE, LoadedModel, load_model
-from goldenpath_serving._parity import ParityMismatch, failure_details, report_failure
+from goldenpath_serving._parity import (
+    ParityMismatch,
+    failure_details,
+    report_failure,
+    report_request_failure,
+)
 from goldenpath_serving._plan import BATCH_ROWS, plan_for
 from goldenpath_serving._schema import Schema, SchemaError
 from goldenpath_serving._tail import cancel_request_timers
@@ -68,8 +73,12 @@ def model_service(name: str, model_tag: str, *, workers: int = 1) -> type:
                     features = await asyncio.to_thread(self.loaded.schema.parse, inputs)
             except SchemaError as exc:
                 raise InvalidArgument(str(exc)) from None
-            output = await self.batcher.predict(features, rows)
-            return answer_type(**self.loaded.answer(output))
+            try:
+                output = await self.batcher.predict(features, rows)
+                return answer_type(**self.loaded.answer(output))
+            except Exception as exc:
+                report_request_failure(exc)
+                raise
 
         @bentoml.api(route="/schema")
         async def schema(self) -> dict[str, Any]:

@@ -359,3 +359,24 @@ def _stock_bentoml_answer(archive: Path, tmp_path: Path, body: dict[str, Any]) -
         from goldenpath_server.targets.local import _terminate
 
         _terminate(proc.pid)
+
+
+class PickyScorer:
+    """Raises on some requests, as a real model's own checks do."""
+
+    def predict(self, X: Any) -> Any:
+        values = np.asarray(X, dtype=float)
+        if (values < 0).any():
+            raise ValueError("spend cannot be negative")
+        return values.sum(axis=1)
+
+
+def test_a_model_that_raises_on_a_request_says_why(gp: Any) -> None:
+    d = gp.deploy(PickyScorer(), name="m-picky", sample=np.ones((3, 2)), quiet=True)
+    assert d.predict([[1.0, 2.0]]) == [3.0]
+    with pytest.raises(errors.PredictionFailed) as err:
+        d.predict([[1.0, -2.0]])
+    assert "ValueError: spend cannot be negative" in err.value.message
+    assert "test_matrix.py" in err.value.hint  # the line in the user's own code
+    reply = requests.post(f"{d.url}/predict", json={"inputs": [[1.0, -2.0]]}, timeout=30)
+    assert reply.status_code == 500 and "negative" not in reply.text  # no internals to callers
