@@ -57,11 +57,6 @@ class Bundle:
     sample_inputs: list[Any]
     answer: dict[str, list[Any]]  # the notebook's answer to the sample: every output
     labels: dict[str, str] = field(default_factory=dict)
-    outputs: tuple[str, ...] = ("predict",)
-
-    @property
-    def predictions(self) -> list[Any]:
-        return self.answer.get("predictions") or next(iter(self.answer.values()))
 
 
 def check_name(name: str) -> str:
@@ -136,8 +131,7 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
     archive = Path(bentoml.bentos.export_bento(bento.tag, str(workdir / f"{name}.bento")))
     return Bundle(name=name, tag=str(bento.tag), archive=archive,
                   kind=kind, schema=schema, requirements=requirements,
-                  sample_inputs=sample_inputs, answer=answer, labels=all_labels,
-                  outputs=outputs)
+                  sample_inputs=sample_inputs, answer=answer, labels=all_labels)
 
 
 def model_modules(pickled: bytes, kind: str, schema: Schema) -> set[str]:

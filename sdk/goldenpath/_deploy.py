@@ -14,7 +14,7 @@ from goldenpath._lineage import collect_lineage, draft_card, fingerprint, lineag
 from goldenpath._local_server import ensure_server, start_server, wait_for_server
 from goldenpath._progress import Progress
 from goldenpath._promotion import WAITING, Promotion
-from goldenpath._where import resolve
+from goldenpath._where import locate
 from goldenpath.errors import Conflict, GoldenpathError, NotFound
 
 
@@ -68,10 +68,7 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
                 shipped.model = model
             return shipped
     except GoldenpathError as exc:
-        where = exc.details.get("where") if isinstance(exc.details, dict) else None
-        if where:  # the line in the user's own code, as this notebook knows it
-            exc.details["where"] = resolve(where, model)
-            exc.hint = exc.hint.replace(where, exc.details["where"])
+        locate(exc, model)  # the line in the user's own code, as this notebook knows it
         progress.fail(str(exc))
         raise
 

@@ -12,7 +12,7 @@ import requests
 from goldenpath import _kube
 from goldenpath._client import Client
 from goldenpath._promotion import WAITING, Promotion
-from goldenpath._where import resolve
+from goldenpath._where import locate
 from goldenpath.errors import GoldenpathError, InvalidInput, PredictionFailed, ServerUnreachable
 from goldenpath_serving._parity import PREDICT_MARKER, read_failure
 from goldenpath_serving._schema import rows_as_json
@@ -87,12 +87,11 @@ class Deployment:
         if not failure:
             return PredictionFailed(f"{self.name} answered HTTP 500: {_error_text(response)}",
                                     f"see d.logs() for {self.name}")
-        hint, where = str(failure.get("hint") or ""), str(failure.get("where") or "")
-        if where and self.model is not None:  # the line in the notebook, as it knows it
-            failure["where"] = resolve(where, self.model)
-            hint = hint.replace(where, failure["where"])
-        return PredictionFailed(f"{self.name} failed to predict: {failure.get('exception')}: "
-                                f"{failure.get('error')}", hint, details=failure)
+        error = PredictionFailed(f"{self.name} failed to predict: "
+                                 f"{failure.get('exception')}: {failure.get('error')}",
+                                 str(failure.get("hint") or ""), details=failure)
+        locate(error, self.model)  # the line in the notebook, as it knows it
+        return error
 
     def _output(self, inputs: Any, key: str, method: str) -> Any:
         answer = self.answer(inputs)

@@ -17,6 +17,14 @@ from typing import Any
 _FRAME = re.compile(r"line (\d+), in (\S+)")
 
 
+def locate(error: Any, model: Any) -> None:
+    """Rewrite `error`'s `where` (and its hint quoting it) as the notebook's own line."""
+    where = error.details.get("where") if isinstance(error.details, dict) else None
+    if where and model is not None:
+        error.details["where"] = resolve(where, model)
+        error.hint = error.hint.replace(where, error.details["where"])
+
+
 def resolve(where: str, model: Any) -> str:
     """`where` (as the runtime reports it) with the file and line of `model`'s own code."""
     found = _FRAME.search(where or "")

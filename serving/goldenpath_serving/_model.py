@@ -9,7 +9,7 @@ loader, and the prediction in the server equals the prediction in the notebook.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class LoadedModel:
     parity_case: dict[str, Any] | None = None
     outputs: tuple[str, ...] = DEFAULT_OUTPUTS
     classes: list[Any] | None = None
-    output_schema: dict[str, Any] = field(default_factory=dict)
 
     def check_parity(self) -> int:
         """Replay the notebook's sample; ParityMismatch when an answer differs (any output).
@@ -90,5 +89,4 @@ def load_model(directory: str | Path) -> LoadedModel:
     return LoadedModel(model=model, kind=meta["kind"], schema=Schema.from_dict(meta["schema"]),
                        parity_case=load_case(directory),
                        outputs=tuple(meta.get("outputs") or DEFAULT_OUTPUTS),
-                       classes=meta.get("classes"),
-                       output_schema=meta.get("output_schema") or {})
+                       classes=meta.get("classes"))
