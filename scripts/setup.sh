@@ -20,9 +20,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade "pip>=25.1" wheel hatchling "hatch-jupyter-builder>=0.5"
 if [ "${1:-}" = "--test" ]; then
-  .venv/bin/python -m pip install -q -e ".[notebook,postgres]" --group test
+  .venv/bin/python -m pip install -q -e ".[notebook,postgres,server]" --group test
 else
-  .venv/bin/python -m pip install -q -e ".[notebook]"
+  .venv/bin/python -m pip install -q -e ".[notebook,server]"
 fi
 # the JupyterLab panel, prebuilt (the labextension is committed: no Node needed)
 .venv/bin/python -m pip install -q --no-build-isolation --no-deps ./jupyter_ext

@@ -33,7 +33,7 @@ from goldenpath._panel import panel
 from goldenpath._promotion import Promotion
 from goldenpath.errors import GoldenpathError
 
-__version__ = "0.1.0"
+from goldenpath_api import __version__  # noqa: E402
 
 __all__ = ["Config", "Deployment", "GoldenpathError", "Promotion", "__version__", "approve",
            "configure", "deploy", "deploy_archive", "errors", "get", "inventory", "list",

@@ -31,7 +31,16 @@ def server(ctx: typer.Context,
     """Run the promotion server in the foreground."""
     if ctx.invoked_subcommand is not None:
         return
-    from goldenpath_server import Settings, serve
+    from goldenpath._local_server import SERVER_MODULES
+
+    try:
+        from goldenpath_server import Settings, serve
+    except ImportError as exc:
+        if exc.name not in SERVER_MODULES and exc.name not in ("pydantic_settings", "picklescan"):
+            raise
+        raise typer.BadParameter(
+            f"the promotion server is not installed here (no module {exc.name})",
+            param_hint="install it: pip install 'goldenpath[server]'") from None
 
     overrides: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port),
                                                    ("home", home)) if v is not None}

@@ -32,6 +32,7 @@ def start_server(client: Client) -> bool:
         raise ServerUnreachable(
             f"could not reach the goldenpath server at {client.base}",
             "start it (`goldenpath server`) or fix gp.configure(server=...)")
+    _check_server_installed(client)
     url = urlparse(client.base)
     home = client.config.home
     home.mkdir(parents=True, exist_ok=True)
@@ -43,6 +44,22 @@ def start_server(client: Client) -> bool:
     print(f"goldenpath: started a local server at {client.base} (state and log in {home}); "
           "it keeps running: stop it with `goldenpath server stop`", file=sys.stderr)
     return True
+
+
+# what `goldenpath[server]` adds; without them there is no local server to start
+SERVER_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "alembic", "celpy", "mlflow")
+
+
+def _check_server_installed(client: Client) -> None:
+    import importlib.util
+
+    missing = [m for m in SERVER_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ServerUnreachable(
+            f"no goldenpath server answers at {client.base}, and this Python cannot start "
+            f"one: the server is not installed (missing {', '.join(missing)})",
+            "install it here: pip install 'goldenpath[server]'; or point at a running "
+            "server: gp.configure(server='http://HOST:8731') (GOLDENPATH_SERVER)")
 
 
 def wait_for_server(client: Client, started: bool, wait_s: float = 60.0) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from goldenpath.errors import AuthError, Conflict, InvalidInput, NotFound, PermissionDenied
+from goldenpath_api.errors import AuthError, Conflict, InvalidInput, NotFound, PermissionDenied
 from goldenpath_server._db import RoleBindingRow, TokenRow, UserRow, utcnow
 
 ROLES = ("viewer", "submitter", "approver", "admin")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tarfile
 from pathlib import Path, PurePosixPath
 
-from goldenpath.errors import InvalidBundle, PayloadTooLarge
+from goldenpath_api.errors import InvalidBundle, PayloadTooLarge
 
 MAX_MEMBERS = 50_000
 MAX_PATH, MAX_PART = 1024, 255

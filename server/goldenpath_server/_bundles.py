@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from goldenpath.errors import InvalidBundle, PayloadTooLarge
+from goldenpath_api.errors import InvalidBundle, PayloadTooLarge
 from goldenpath_server._archive import safe_extract
 
 # BentoML's tag rules (name:version), labels and requirements, bounded

@@ -20,7 +20,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from goldenpath.errors import ConfigurationError
+from goldenpath_api.errors import ConfigurationError
 from goldenpath_server._outbound import LOOPBACK, Outbound
 
 _ENV_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")

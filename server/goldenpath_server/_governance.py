@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from goldenpath.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyDenied
+from goldenpath_api.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyDenied
 from goldenpath_server import _audit
 from goldenpath_server._access import Access, Principal, as_principal
 from goldenpath_server._db import (

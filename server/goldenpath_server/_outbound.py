@@ -23,7 +23,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from goldenpath.errors import ConfigurationError
+from goldenpath_api.errors import ConfigurationError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # cloud metadata services outside the link-local range (AWS IPv6, Alibaba)

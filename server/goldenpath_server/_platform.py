@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 import goldenpath_serving
-from goldenpath.errors import ConfigurationError, Conflict, InvalidInput, NotFound
+from goldenpath_api.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from goldenpath_server import _audit
 from goldenpath_server._access import TEAM, Access, Principal, as_principal
 from goldenpath_server._audit import event_view

@@ -17,7 +17,7 @@ from typing import Any
 import celpy
 import yaml
 
-from goldenpath.errors import ConfigurationError
+from goldenpath_api.errors import ConfigurationError
 
 DEFAULT_FILE = Path(__file__).parent / "defaults" / "policies.yaml"
 ACTIONS = ("enforce", "warn", "off")

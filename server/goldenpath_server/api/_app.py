@@ -10,8 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-import goldenpath
-from goldenpath.errors import GoldenpathError
+from goldenpath_api import __version__
+from goldenpath_api.errors import GoldenpathError
 from goldenpath_server._platform import Platform
 from goldenpath_server._settings import Settings
 from goldenpath_server.api._event_routes import router as event_router
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         finally:
             core.close()
 
-    app = FastAPI(title="goldenpath promotion server", version=goldenpath.__version__,
+    app = FastAPI(title="goldenpath promotion server", version=__version__,
                   lifespan=lifespan)
     app.state.listing_cache = ListingCache()
 
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
-        return {"status": "ok", "version": goldenpath.__version__}
+        return {"status": "ok", "version": __version__}
 
     app.include_router(router)
     app.include_router(governance_router)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from goldenpath.errors import InvalidInput
+from goldenpath_api.errors import InvalidInput
 from goldenpath_server.api._deps import Admin, Caller, ListingCacheDep, PlatformDep, Viewer
 from goldenpath_server.api._listing import DEFAULT_LIMIT, conditional, page
 

@@ -20,7 +20,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from goldenpath.errors import InvalidInput
+from goldenpath_api.errors import InvalidInput
 from goldenpath_server._platform import Platform
 from goldenpath_server.api._reads import store_read
 

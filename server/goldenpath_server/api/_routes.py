@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
-from goldenpath.errors import NotFound
+from goldenpath_api.errors import NotFound
 from goldenpath_server.api._deps import Caller, ListingCacheDep, PlatformDep, Viewer
 from goldenpath_server.api._listing import DEFAULT_LIMIT, page
 from goldenpath_server.api._reads import store_read
