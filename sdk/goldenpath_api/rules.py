@@ -44,3 +44,25 @@ ACTIVE: Final = (LIVE, ROLLING_OUT)
 
 # listings page at most this many rows at once
 MAX_PAGE: Final = 1000
+
+# an environment name is a DNS label too (namespaces derive from it)
+ENVIRONMENT_NAME_PATTERN: Final = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+ENVIRONMENT_NAME_HINT: Final = "use lowercase letters, digits and '-', at most 63 characters"
+# a user is named by its identity provider: letters, digits and . _ @ -
+USER_NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$"
+USER_NAME_HINT: Final = "use letters, digits and . _ @ -, at most 200 characters"
+DIGEST_IMAGE_HINT: Final = ("tags move; pass the immutable digest, e.g. "
+                            "registry/app@sha256:<64 hex>")
+# a bundle is addressed by the SHA-256 of its archive (the prefix is optional)
+BUNDLE_DIGEST_PATTERN: Final = r"^(sha256:)?[0-9a-f]{64}$"
+BUNDLE_DIGEST_HINT: Final = "use sha256:<64 hex digits>, the release's digest"
+# an audit head recorded outside the database: SEQ:HASH
+AUDIT_HEAD_PATTERN: Final = r"^[0-9]{1,18}:[0-9a-f]{64}$"
+AUDIT_HEAD_HINT: Final = "pass the head `goldenpath audit verify` printed, e.g. 42:5f0c..."
+# a listing's cursor is opaque: the `next` of the page before (URL-safe base64)
+CURSOR_PATTERN: Final = r"^[A-Za-z0-9_-]{1,2048}$"
+CURSOR_FORMAT: Final = "goldenpath-cursor"
+CURSOR_HINT: Final = ("pass the `next` value of the previous page, or leave `after` out to "
+                      "start from the first page")
+# the largest number a counter or position takes (a 64-bit database integer)
+MAX_INT: Final = 2**63 - 1
