@@ -7,27 +7,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from goldenpath_api import __version__
+from goldenpath_api import __version__, models
 from goldenpath_api.errors import GoldenpathError
 from goldenpath_server._platform import Platform
 from goldenpath_server._settings import Settings
+from goldenpath_server.api import _contract
+from goldenpath_server.api._access_routes import router as access_router
 from goldenpath_server.api._event_routes import router as event_router
 from goldenpath_server.api._governance_routes import router as governance_router
 from goldenpath_server.api._listing import ListingCache
 from goldenpath_server.api._routes import router
-
-
-def describe_invalid(exc: RequestValidationError) -> str:
-    """A request's validation errors as a person reads them: where, then what is wrong."""
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query",
-                                                                          "path"))
-        problems.append(f"{where or 'the request'}: {error.get('msg', 'invalid')}")
-    return "; ".join(problems)
 
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
@@ -48,24 +39,25 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         finally:
             core.close()
 
+    # one schema per model (not -Input/-Output twins): clients generate types from it
     app = FastAPI(title="goldenpath promotion server", version=__version__,
-                  lifespan=lifespan)
+                  lifespan=lifespan, separate_input_output_schemas=False,
+                  description="The governed path from a notebook model to production. "
+                              "Every error answers with the Error body.")
     app.state.listing_cache = ListingCache()
 
     @app.exception_handler(GoldenpathError)
     async def goldenpath_error(_request: Request, exc: GoldenpathError) -> JSONResponse:
         return JSONResponse(exc.to_dict(), status_code=exc.status)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"code": "invalid_input", "message": describe_invalid(exc),
-                             "hint": "see /docs for the request schema"}, status_code=400)
+    _contract.install(app)
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=models.Health)
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     app.include_router(router)
     app.include_router(governance_router)
+    app.include_router(access_router)
     app.include_router(event_router)
     return app

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from goldenpath_server._access import Principal
 from goldenpath_server._platform import Platform
@@ -23,7 +24,14 @@ async def get_platform(request: Request) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
-async def get_caller(request: Request, platform: Annotated[Platform, Depends(get_platform)]
+# Declares the bearer token in the OpenAPI document; get_caller reads the header itself
+# (local mode needs none, and a bad one gets the core's AuthError with its hint).
+_BEARER = HTTPBearer(auto_error=False, description="an API token (goldenpath tokens create "
+                                                   "USER); none in local single-user mode")
+
+
+async def get_caller(request: Request, platform: Annotated[Platform, Depends(get_platform)],
+                     _token: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
                      ) -> Principal:
     """Who is calling: the bearer token's user (or, in local mode, the local admin)."""
     bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -36,7 +44,7 @@ async def get_caller(request: Request, platform: Annotated[Platform, Depends(get
     else:  # local mode, or the bootstrap token: no I/O, so no thread hop
         who = access.authenticate(bearer, user)
     if who.token_id and request.method not in ("GET", "HEAD", "OPTIONS"):
-        await run_in_threadpool(platform.record_token_use, who,
+        await run_in_threadpool(platform.accounts.record_token_use, who,
                                 f"{request.method} {request.url.path}")
     return who
 

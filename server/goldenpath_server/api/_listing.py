@@ -120,7 +120,7 @@ async def conditional(request: Request, platform: Platform, cache: ListingCache,
                       headers: dict[str, str] | None = None) -> Response:
     """The listing `build` makes, from the cache while nothing changed, or 304 when the
     client's If-None-Match names it. Building (the heavy part) runs in the thread pool."""
-    marker = await store_read(platform.change_marker)
+    marker = await store_read(platform.oversight.change_marker)
     cached = cache.get(key, marker)
     if cached is None:
         body = await run_in_threadpool(build)
