@@ -1,7 +1,7 @@
 """goldenpath in JupyterLab: a "Deployments" sidebar, deploy-from-kernel, notebook widgets.
 
     pip install ./jupyter_ext          # prebuilt: no `jupyter lab build`
-    from goldenpath_jupyter import panel; panel()   # widget table in a notebook
+    import goldenpath as gp; gp.panel()   # the widget table in a notebook (from the SDK)
 
 The Jupyter server extension proxies /goldenpath/... to the promotion server and adds the
 user's token there, so the browser never sees it. Configure it with GOLDENPATH_SERVER /
@@ -36,8 +36,7 @@ def _load_jupyter_server_extension(server_app: Any) -> None:
 
 
 def panel(**kwargs: Any) -> Any:
-    """A widget table of the deployments with Promote / Rollback buttons (ipywidgets)."""
-    from goldenpath_jupyter.widgets import DeploymentsTable
+    """gp.panel(), kept here for older notebooks: the widget table lives in the SDK."""
+    from goldenpath import panel as sdk_panel
 
-    table = DeploymentsTable(**kwargs)
-    return table.widget
+    return sdk_panel(**kwargs)

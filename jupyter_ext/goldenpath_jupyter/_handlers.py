@@ -7,6 +7,7 @@ from typing import Any
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
+from tornado.iostream import StreamClosedError
 from jupyter_server.utils import url_path_join
 
 from goldenpath_jupyter._config import GoldenpathJupyter
@@ -88,6 +89,45 @@ class ApiHandler(_Handler):
         await self._forward("DELETE", path)
 
 
+class EventStreamHandler(_Handler):
+    """GET /goldenpath/api/events/stream: the server's event stream, passed on chunk by chunk
+    as text/event-stream (never buffered), resuming from `after` or Last-Event-ID (which the
+    browser's EventSource sends when it reconnects)."""
+
+    _gone = False
+
+    def on_connection_close(self) -> None:
+        self._gone = True
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        query = {k: self.get_argument(k) for k in ("service", "after") if self.get_argument(k, "")}
+        opened = False
+
+        def on_chunk(chunk: bytes) -> None:
+            nonlocal opened
+            if self._gone or self.request.connection.stream.closed():  # type: ignore[attr-defined]
+                raise StreamClosedError()  # ends the server's stream too
+            if not opened:
+                opened = True
+                self.set_header("Content-Type", "text/event-stream")
+                self.set_header("Cache-Control", "no-cache")
+                self.set_header("X-Accel-Buffering", "no")  # nor any proxy in front of Jupyter
+            self.write(chunk)
+            self.flush().add_done_callback(lambda done: done.exception())  # a gone browser: _gone
+
+        try:
+            refused = await self.proxy.stream(query, self.request.headers.get("Last-Event-ID", ""),
+                                              self.user_name, on_chunk)
+        except ProxyError as exc:
+            self.fail(exc)
+            return
+        if refused is not None:
+            self.reply(refused)
+        elif not self._gone:
+            self.finish()
+
+
 class PredictHandler(_Handler):
     """POST /goldenpath/predict/<service>/<env>: a "Try it" request to the live endpoint."""
 
@@ -107,6 +147,7 @@ def setup_handlers(web_app: Any, config: GoldenpathJupyter) -> None:
     web_app.settings["goldenpath_proxy"] = PromotionServer(config)
     web_app.add_handlers(".*$", [
         (url_path_join(base, "config"), ConfigHandler),
+        (url_path_join(base, "api", "events", "stream"), EventStreamHandler),  # before api/(.+)
         (url_path_join(base, "api", "(.+)"), ApiHandler),
         (url_path_join(base, "predict", "([^/]+)", "([^/]+)"), PredictHandler),
     ])

@@ -7,11 +7,13 @@ promotion server's own errors, so the panel shows every failure the same way.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httputil import HTTPInputError, parse_response_start_line
 
 from goldenpath_jupyter._config import GoldenpathJupyter
 
@@ -107,6 +109,60 @@ class PromotionServer:
                 return Answer(200, json.dumps({key: items, "next": None}).encode())
             query["after"] = page["next"]
 
+    async def stream(self, query: dict[str, str], last_event_id: str, user: str,
+                     on_chunk: Callable[[bytes], None]) -> Answer | None:
+        """Follow GET /api/v1/events/stream, handing each chunk to `on_chunk` as it arrives
+        (nothing buffered: the panel refreshes on each event). None when the stream ended;
+        the server's answer when it refused (401, 403, ...). `on_chunk` raising (the browser
+        went away) ends it too."""
+        url = f"{self.config.base}/api/v1/events/stream"
+        if query:
+            url += "?" + urlencode(query)
+        headers = {**self.headers(user, delegate=await self.delegates()),
+                   "Accept": "text/event-stream"}
+        if last_event_id.isdigit():
+            headers["Last-Event-ID"] = last_event_id
+        status: list[int] = []
+        refused: list[bytes] = []
+
+        def on_header(line: str) -> None:
+            if not status and line.startswith("HTTP/"):
+                status.append(parse_response_start_line(line.strip()).code)
+
+        def on_body(chunk: bytes) -> None:
+            if status and status[0] != 200:
+                refused.append(chunk)
+            else:
+                on_chunk(chunk)
+
+        # an open stream holds a connection for as long as the panel is open: its own client,
+        # so it never queues the panel's other requests behind it (max_clients), no timeout
+        # after connecting
+        client = AsyncHTTPClient(force_instance=True, max_body_size=1 << 40)
+        request = HTTPRequest(url, headers=headers, connect_timeout=self.config.timeout,
+                              request_timeout=0, follow_redirects=False,
+                              header_callback=on_header, streaming_callback=on_body)
+        try:
+            response = await client.fetch(request, raise_error=False)
+        except (OSError, HTTPClientError, HTTPInputError) as exc:
+            if status:  # it was open: the stream dropped, the browser reconnects
+                return None
+            raise ProxyError(502, "server_unreachable",
+                             f"could not reach {self.config.base} ({exc})",
+                             HOW_TO_CONFIGURE) from None
+        finally:
+            client.close()
+        if response.code == 599:
+            if status:
+                return None
+            raise ProxyError(502, "server_unreachable",
+                             f"could not reach {self.config.base} ({response.error})",
+                             HOW_TO_CONFIGURE)
+        if response.code != 200:
+            return Answer(response.code, b"".join(refused),
+                          response.headers.get("Content-Type", "application/json"))
+        return None
+
     async def health(self) -> dict[str, Any]:
         """Whether the server answers /healthz, with the URL and, if not, how to fix it."""
         info: dict[str, Any] = {"server": self.config.base, "token": bool(self.config.token),
@@ -161,15 +217,15 @@ def _kubernetes_route(url: str) -> tuple[dict[str, str], dict[str, Any]]:
     """Headers and TLS options for a Kubernetes deployment reached through the API server's
     service proxy (the Jupyter server user's kubeconfig, as for d.predict()); none otherwise."""
     try:
-        from goldenpath import _kube
         from goldenpath.errors import GoldenpathError
+        from goldenpath.kube import route as kube_route
     except ImportError:  # the extension runs without the SDK: plain URLs only
         if "/services/" in url and "/proxy" in url:
             raise ProxyError(502, "sdk_missing", f"{url} needs the kubeconfig's credentials",
                              "pip install goldenpath in the Jupyter server's environment") from None
         return {}, {}
     try:
-        route = _kube.route(url)
+        route = kube_route(url)
     except GoldenpathError as exc:
         raise ProxyError(502, exc.code, exc.message, exc.hint) from None
     if route is None:

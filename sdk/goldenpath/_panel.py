@@ -1,18 +1,17 @@
-"""gp.panel(): the notebook widget table of deployments, from the Jupyter extension package."""
+"""gp.panel(): the notebook widget table of deployments (goldenpath.widgets)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from goldenpath.errors import ConfigurationError
+from goldenpath_api.rules import DEFAULT_ENVIRONMENTS
 
 
-def panel(**kwargs: Any) -> Any:
-    """A widget table of your deployments with Promote / Rollback buttons."""
-    try:
-        from goldenpath_jupyter import panel as jupyter_panel
-    except ImportError:
-        raise ConfigurationError("gp.panel() needs the goldenpath Jupyter extension",
-                                 "pip install ./jupyter_ext (from the goldenpath repository)"
-                                 ) from None
-    return jupyter_panel(**kwargs)
+def panel(environments: Sequence[str] = DEFAULT_ENVIRONMENTS, sdk: Any = None) -> Any:
+    """A widget table of your deployments with Promote / Rollback buttons (needs ipywidgets).
+
+    Imported on call: `import goldenpath` must work in kernels without ipywidgets."""
+    from goldenpath.widgets import DeploymentsTable
+
+    return DeploymentsTable(environments=environments, sdk=sdk).widget
