@@ -101,7 +101,7 @@ def main() -> None:
             .order_by(ServiceRow.name)
         )
         out: dict[int, dict[str, Any]] = {}
-        with platform.engine.connect() as conn:
+        with platform.store.engine.connect() as conn:
             for r in conn.execute(query):
                 svc = out.get(r.id)
                 if svc is None:
@@ -148,21 +148,21 @@ def main() -> None:
             .join(ReleaseRow, ReleaseRow.id == DeploymentRow.release_id)
             .where(ServiceRow.name == service, DeploymentRow.environment == env)
         )
-        with platform.engine.connect() as conn:
+        with platform.store.engine.connect() as conn:
             r = conn.execute(query).one()
         return {"service": service, **r._asdict(), "updated_at": r.updated_at.isoformat()}
 
-    st_med, st_max, _ = timed(lambda: platform.status("svc-0777", "dev"), reps=200)
+    st_med, st_max, _ = timed(lambda: platform.rollouts.status("svc-0777", "dev"), reps=200)
     sc_med, sc_max, _ = timed(status_core, reps=200)
     conc = {
         f"{label}, {n} threads": contended(fn, n)
         for label, fn in (
-            ("Platform.status", lambda: platform.status("svc-0777", "dev")),
+            ("Platform.status", lambda: platform.rollouts.status("svc-0777", "dev")),
             ("Core join", status_core),
         )
         for n in (1, 4, 20)
     }
-    cur_med, cur_max, current = timed(platform.list_services)
+    cur_med, cur_max, current = timed(platform.releases.list_services)
     col_med, col_max, fast = timed(columns)
     js_med, js_max, _ = timed(lambda: json.dumps(current))
     assert [s["name"] for s in fast] == [s["name"] for s in current]
@@ -180,7 +180,7 @@ def main() -> None:
     conc_headers = ["status read, 200 calls/s spread over N threads", "p50 ms", "p99 ms"]
     conc_rows = [[k, v["p50_ms"], v["p99_ms"]] for k, v in conc.items()]
     print(table(conc_headers, conc_rows))
-    platform.engine.dispose()
+    platform.store.engine.dispose()
     shutil.rmtree(home, ignore_errors=True)
     write_result(
         "experiment_inventory",

@@ -27,15 +27,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from goldenpath_api.errors import AuthError, Conflict, InvalidInput, NotFound, PermissionDenied
+from goldenpath_api.rules import ANY_TEAM, ROLES, TEAM_NAME
 from goldenpath_server._db import RoleBindingRow, TokenRow, UserRow, utcnow
 
-ROLES = ("viewer", "submitter", "approver", "admin")
 TOKEN_KINDS = ("user", "delegation")
-ANY_TEAM = "*"
 LOCAL_USER = "local-user"
 BOOTSTRAP_USER = "admin"
 _USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
-TEAM = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a Kubernetes label value too
+TEAM = TEAM_NAME
 
 
 def rank(role: str | None) -> int:
@@ -73,6 +72,9 @@ class Principal:
                 f"{self.name} may not {action}: it needs the {role} role in {where}",
                 "ask an admin: goldenpath users grant "
                 f"{self.name} --team {team or 'TEAM'} --role {role}")
+
+
+Actor = Principal | str  # a plain name is a trusted in-process caller (admin)
 
 
 def as_principal(actor: Principal | str) -> Principal:

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from goldenpath_api.errors import ConfigurationError
+from goldenpath_api.errors import ConfigurationError, NotFound
 from goldenpath_server._outbound import LOOPBACK, Outbound
+
+if TYPE_CHECKING:
+    from goldenpath_server.targets import Target
 
 _ENV_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
@@ -140,3 +143,53 @@ def load_platform_config(path: Path | None, default_environments: list[str]) -> 
     for hook in config.webhooks:
         outbound.check_url(hook.url, "webhook")
     return config
+
+
+class Environments:
+    """The promotion path: each environment, in promotion order, with its config and the
+    target that delivers to it."""
+
+    def __init__(self, config: PlatformConfig, targets: dict[str, Target]) -> None:
+        self.config = config
+        self.targets = targets
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.targets)
+
+    def check(self, environment: str) -> None:
+        if environment not in self.targets:
+            raise NotFound(f"unknown environment {environment!r}",
+                           f"use one of: {', '.join(self.targets)}")
+
+    def target(self, environment: str) -> Target:
+        self.check(environment)
+        return self.targets[environment]
+
+    def get(self, environment: str) -> EnvironmentConfig:
+        self.check(environment)
+        return self.config.environments.get(environment) or EnvironmentConfig()
+
+    def previous(self, environment: str) -> str:
+        """The environment before `environment` on the path ("" for the first)."""
+        path = list(self.config.environments)
+        at = path.index(environment) if environment in path else 0
+        return path[at - 1] if at > 0 else ""
+
+    def cannot_run(self, environment: str) -> dict[str, str]:
+        """Per release kind, why the environment's target cannot run it (none: it can)."""
+        return dict(getattr(self.targets.get(environment), "cannot_run", {}))
+
+    def restore_role(self, environment: str) -> str:
+        """Rolling back or removing needs approver rights where promotions need approvals."""
+        return "approver" if self.get(environment).approvals else "submitter"
+
+    def views(self) -> list[dict[str, Any]]:
+        """Each environment in promotion order, with the controls it enforces."""
+        return [{"name": name, "target": env.target, "approvals": env.approvals,
+                 "policies": env.policies.model_dump(), "cannot_run": self.cannot_run(name)}
+                for name, env in self.config.environments.items()]
+
+    def stop_all(self) -> None:
+        for target in set(self.targets.values()):
+            target.close()

@@ -32,10 +32,10 @@ def small_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     monkeypatch.setattr(_listing, "MAX_LIMIT", 2)
     platform = make_platform(tmp_path)
     for service, environments in FLEET.items():
-        release = platform.create_app_release(service, IMAGE, 80, actor="ci", team="zoo")
+        release = platform.releases.create_app_release(service, IMAGE, 80, actor="ci", team="zoo")
         for env in environments:
-            platform.promote(release["id"], env, actor="ci")
-            wait_until(lambda s=service, e=env: platform.status(s, e)["status"] == "live")
+            platform.promotions.promote(release["id"], env, actor="ci")
+            wait_until(lambda s=service, e=env: platform.rollouts.status(s, e)["status"] == "live")
     server = uvicorn.Server(uvicorn.Config(create_app(platform.settings, platform),
                                            host="127.0.0.1", port=free_port(),
                                            log_level="warning"))

@@ -76,8 +76,8 @@ def api(tmp_path: Path) -> Iterator[tuple[TestClient, Platform, dict[str, str]]]
     platform = make_platform(tmp_path, config=config, token=ADMIN_TOKEN)
     tokens = {"admin": ADMIN_TOKEN}
     for caller, (team, role) in ROLES.items():
-        platform.grant(caller, team, role, actor="setup")
-        tokens[caller] = platform.create_token(caller, actor="setup")["token"]
+        platform.accounts.grant(caller, team, role, actor="setup")
+        tokens[caller] = platform.accounts.create_token(caller, actor="setup")["token"]
     with TestClient(create_app(platform.settings, platform=platform)) as client:
         yield client, platform, tokens
 
@@ -89,17 +89,17 @@ def _fresh_state(platform: Platform, n: int) -> dict[str, str]:
     name = f"matrix-{n}"
     releases = []
     for _ in range(2):
-        release = platform.create_app_release(name, IMAGE, 80, actor=alice, team="shop",
+        release = platform.releases.create_app_release(name, IMAGE, 80, actor=alice, team="shop",
                                               resources={"cpu": 1, "memory_gb": 1})
-        platform.attach_evidence(release["id"], {"test_report": "r", "review": "r"},
+        platform.promotions.attach_evidence(release["id"], {"test_report": "r", "review": "r"},
                                  actor=alice)
-        platform.promote(release["id"], "dev", actor=alice)
-        wait_until(lambda r=release: platform.status(name, "dev")["release_id"] == r["id"]
-                   and platform.status(name, "dev")["status"] == "live")
+        platform.promotions.promote(release["id"], "dev", actor=alice)
+        wait_until(lambda r=release: platform.rollouts.status(name, "dev")["release_id"] == r["id"]
+                   and platform.rollouts.status(name, "dev")["status"] == "live")
         releases.append(release)
-    waiting = platform.promote(releases[1]["id"], "prod", actor=alice)
-    platform.grant(f"zed-{n}", "shop", "viewer", actor="setup")
-    token = platform.create_token(f"zed-{n}", actor="setup")
+    waiting = platform.promotions.promote(releases[1]["id"], "prod", actor=alice)
+    platform.accounts.grant(f"zed-{n}", "shop", "viewer", actor="setup")
+    token = platform.accounts.create_token(f"zed-{n}", actor="setup")
     return {"name": name, "environment": "dev", "release_id": releases[1]["id"],
             "digest": releases[0]["digest"], "promotion_id": waiting["id"],
             "user": f"zed-{n}", "team": "shop", "token_id": token["id"]}
@@ -142,7 +142,7 @@ def test_mutations_with_a_token_are_audited(
                            json={"review": "https://review/1"},
                            headers={"Authorization": f"Bearer {tokens['submitter']}"})
     assert response.status_code == 200
-    used = [e for e in platform.events(limit=1000) if e["type"] == "token_used"]
+    used = [e for e in platform.oversight.events(limit=1000) if e["type"] == "token_used"]
     assert used[-1]["actor"] == "submitter"
     assert used[-1]["data"]["action"].endswith(f"/releases/{state['release_id']}/evidence")
 
@@ -150,7 +150,7 @@ def test_mutations_with_a_token_are_audited(
 def test_tokens_are_stored_hashed_and_can_be_revoked(
         api: tuple[TestClient, Platform, dict[str, str]]) -> None:
     client, platform, tokens = api
-    with platform.engine.connect() as connection:
+    with platform.store.engine.connect() as connection:
         dump = "\n".join(str(row) for row in connection.exec_driver_sql(
             "SELECT * FROM api_tokens"))
     assert tokens["viewer"] not in dump

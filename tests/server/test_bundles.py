@@ -51,7 +51,7 @@ def _upload(platform: Platform, data: bytes) -> dict:
     try:
         for i in range(0, len(data), 1000):
             upload.write(data[i:i + 1000])
-        return platform.create_model_release("evil", upload, actor="tester")
+        return platform.releases.create_model_release("evil", upload, actor="tester")
     finally:
         upload.abort()
 
@@ -61,7 +61,7 @@ def _assert_nothing_kept(platform: Platform) -> None:
     assert list((root / "tmp").iterdir()) == []
     assert list((root / "sha256").iterdir()) == []
     assert list((root / "unpacked").iterdir()) == []
-    assert platform.list_services() == []
+    assert platform.releases.list_services() == []
 
 
 @pytest.mark.parametrize(("archive", "message"), [
@@ -105,7 +105,7 @@ def test_archive_bomb_is_refused(platform: Platform) -> None:
 
 def test_app_image_without_digest_is_refused(platform: Platform) -> None:
     with pytest.raises(errors.InvalidInput) as err:
-        platform.create_app_release("web", "registry.example/web:latest", 8080, actor="ci")
+        platform.releases.create_app_release("web", "registry.example/web:latest", 8080, actor="ci")
     assert "not pinned by digest" in err.value.message and "@sha256:" in err.value.hint
 
 

@@ -59,14 +59,15 @@ def _governed(tmp_path: Path, extra: str = "") -> Platform:
 
 
 def _ship(platform: Platform, to: str = "prod") -> dict[str, Any]:
-    release = platform.create_app_release("events", IMAGE, 80, actor=ALICE, team="shop",
+    release = platform.releases.create_app_release("events", IMAGE, 80, actor=ALICE, team="shop",
                                           resources={"cpu": 1, "memory_gb": 1})
-    platform.attach_evidence(release["id"], {"test_report": "r", "review": "r"}, actor=ALICE)
-    platform.promote(release["id"], to, actor=ALICE)
+    platform.promotions.attach_evidence(release["id"], {"test_report": "r", "review": "r"},
+                                        actor=ALICE)
+    platform.promotions.promote(release["id"], to, actor=ALICE)
     if to == "prod":
-        platform.decide(release["id"], "prod", "approve", actor=BOB)
-    wait_until(lambda: platform.status("events", to)["release_id"] == release["id"]
-               and platform.status("events", to)["status"] == "live")
+        platform.promotions.decide(release["id"], "prod", "approve", actor=BOB)
+    wait_until(lambda: platform.rollouts.status("events", to)["release_id"] == release["id"]
+               and platform.rollouts.status("events", to)["status"] == "live")
     return release
 
 
@@ -125,14 +126,14 @@ def test_metrics_by_track(tmp_path: Path) -> None:
     try:
         _ship(platform)
         _ship(platform)
-        platform.rollback("events", "prod", actor=BOB)
-        wait_until(lambda: platform.status("events", "prod")["status"] == "live"
+        platform.rollouts.rollback("events", "prod", actor=BOB)
+        wait_until(lambda: platform.rollouts.status("events", "prod")["status"] == "live"
                    and any(e["type"] == "rollout_succeeded" and e["data"].get("url")
-                           for e in platform.events("events")[-2:]))
+                           for e in platform.oversight.events("events")[-2:]))
         with pytest.raises(errors.PolicyDenied):  # no resources, no test report: denied
-            platform.promote(platform.create_app_release(
+            platform.promotions.promote(platform.releases.create_app_release(
                 "events", IMAGE, 80, actor=ALICE)["id"], "staging", actor=ALICE)
-        text = platform.metrics().decode()
+        text = platform.oversight.metrics().decode()
         assert 'goldenpath_deployments_total{environment="prod",track="app"} 3.0' in text
         assert 'goldenpath_rollbacks_total{environment="prod",track="app"} 1.0' in text
         assert 'goldenpath_change_failure_rate{environment="prod",track="app"} 0.333' in text

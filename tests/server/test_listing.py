@@ -28,10 +28,10 @@ FLEET = {"ant": ("dev", "staging"), "bee": ("dev",), "cat": ("dev", "staging", "
 
 
 def _deploy(platform: Platform, service: str, environments: tuple[str, ...]) -> None:
-    release = platform.create_app_release(service, IMAGE, 80, actor="ci", team="zoo")
+    release = platform.releases.create_app_release(service, IMAGE, 80, actor="ci", team="zoo")
     for env in environments:
-        platform.promote(release["id"], env, actor="ci")
-        wait_until(lambda e=env: platform.status(service, e)["status"] == "live")
+        platform.promotions.promote(release["id"], env, actor="ci")
+        wait_until(lambda e=env: platform.rollouts.status(service, e)["status"] == "live")
 
 
 @pytest.fixture()
@@ -43,7 +43,7 @@ def fleet(database_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Platf
         # the app's start-up re-adopts every live deployment: let it finish writing
         live = 2 * sum(len(envs) for envs in FLEET.values())
         wait_until(lambda: sum(e["type"] == "rollout_succeeded"
-                               for e in platform.events(limit=1000)) == live)
+                               for e in platform.oversight.events(limit=1000)) == live)
         yield client, platform
     platform.close()
 
@@ -70,7 +70,7 @@ def test_inventory_pages_return_every_deployment_once_in_order(
     everything = [(env, s) for s, envs in FLEET.items() for env in envs]
     assert walked == sorted(everything)  # each once, ordered by (environment, service)
     assert all(len(page) == limit for page in pages[:-1]) and 0 < len(pages[-1]) <= limit
-    assert [i for page in pages for i in page] == platform.inventory()
+    assert [i for page in pages for i in page] == platform.oversight.inventory()
 
 
 def test_inventory_pages_of_one_environment(fleet: tuple[TestClient, Platform]) -> None:
@@ -88,7 +88,7 @@ def test_service_pages_return_every_service_once_with_its_deployments(
     assert [s["name"] for s in services] == sorted(FLEET)
     assert {s["name"]: sorted(d["environment"] for d in s["deployments"])
             for s in services} == {s: sorted(envs) for s, envs in FLEET.items()}
-    assert services == platform.list_services()
+    assert services == platform.releases.list_services()
 
 
 def test_the_default_page_and_the_biggest(fleet: tuple[TestClient, Platform]) -> None:
@@ -140,7 +140,8 @@ def test_the_cache_sees_another_server_process_write(database_url: str, tmp_path
     """Two servers on one database: what one writes, the other's cached listing shows."""
     client, platform = fleet
     before = client.get("/api/v1/services").json()
-    other = Platform(platform.settings, targets=platform.targets)  # its own memory and lock
+    # its own memory and lock
+    other = Platform(platform.settings, targets=platform.environments.targets)
     try:
         other.start()
         _deploy(other, "owl", ("dev",))
@@ -157,7 +158,7 @@ def test_a_deployment_update_without_an_event_still_changes_the_listing(
     client, platform = fleet
     etag = client.get("/api/v1/services").headers["etag"]
     claimed_at = utcnow() + timedelta(hours=1)
-    with platform.engine.begin() as db:
+    with platform.store.engine.begin() as db:
         db.execute(update(DeploymentRow).where(DeploymentRow.environment == "prod")
                    .values(updated_at=claimed_at))
     response = client.get("/api/v1/services", headers={"If-None-Match": etag})

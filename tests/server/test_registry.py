@@ -71,7 +71,7 @@ def platform(mlflow_server: str, tmp_path: Path) -> Iterator[Platform]:
 def _release(platform: Platform, archive: Path, service: str) -> dict[str, Any]:
     upload = platform.artifacts.begin_upload()
     upload.write(archive.read_bytes())
-    return platform.create_model_release(service, upload, actor=ALICE, team="ml")
+    return platform.releases.create_model_release(service, upload, actor=ALICE, team="ml")
 
 
 def _get(url: str, path: str, **params: str) -> dict[str, Any]:
@@ -82,16 +82,16 @@ def _get(url: str, path: str, **params: str) -> dict[str, Any]:
 
 def _alias(platform: Platform, name: str, alias: str) -> str | None:
     """The version an alias points at; None until it exists (it moves after go-live)."""
-    assert platform.registry is not None
+    assert platform.registration.registry is not None
     try:
-        return platform.registry.alias(name, alias)
+        return platform.registration.registry.alias(name, alias)
     except RegistryError:
         return None
 
 
 def _live(platform: Platform, service: str, release_id: str) -> None:
-    wait_until(lambda: platform.status(service, "dev")["release_id"] == release_id
-               and platform.status(service, "dev")["status"] == "live")
+    wait_until(lambda: platform.rollouts.status(service, "dev")["release_id"] == release_id
+               and platform.rollouts.status(service, "dev")["status"] == "live")
 
 
 def test_releases_become_versions_and_environments_aliases(platform: Platform, archive: Path,
@@ -99,7 +99,7 @@ def test_releases_become_versions_and_environments_aliases(platform: Platform, a
     run = requests.post(f"{mlflow_server}{API}/runs/create", json={"experiment_id": "0"},
                         timeout=10).json()["run"]["info"]["run_id"]
     first = _release(platform, archive, "registered")
-    platform.attach_evidence(first["id"], {"lineage": {"mlflow_run_id": run,
+    platform.promotions.attach_evidence(first["id"], {"lineage": {"mlflow_run_id": run,
                                                        "git_commit": "abc"}}, actor=ALICE)
     version = _get(mlflow_server, "model-versions/get", name="registered",
                    version="1")["model_version"]
@@ -107,21 +107,21 @@ def test_releases_become_versions_and_environments_aliases(platform: Platform, a
         f"{first['id']}"
     assert {t["key"]: t["value"] for t in version["tags"]}["goldenpath.digest"] == \
         first["digest"]
-    platform.promote(first["id"], "dev", actor=ALICE)
+    platform.promotions.promote(first["id"], "dev", actor=ALICE)
     _live(platform, "registered", first["id"])
     wait_until(lambda: _alias(platform, "registered", "dev") == "1")
 
     second = _release(platform, archive, "registered")  # no lineage: registered when live
-    platform.promote(second["id"], "dev", actor=ALICE)
+    platform.promotions.promote(second["id"], "dev", actor=ALICE)
     _live(platform, "registered", second["id"])
     wait_until(lambda: _alias(platform, "registered", "dev") == "2")
-    platform.rollback("registered", "dev", actor=ALICE)
+    platform.rollouts.rollback("registered", "dev", actor=ALICE)
     _live(platform, "registered", first["id"])
     wait_until(lambda: _alias(platform, "registered", "dev") == "1")
-    [row] = platform.inventory("dev")
+    [row] = platform.oversight.inventory("dev")
     assert row["model_registry"] == "models:/registered/1"
-    assert platform.get_release(second["id"])["evidence"]["mlflow"]["version"] == "2"
-    assert platform.verify_audit()["ok"]
+    assert platform.releases.get_release(second["id"])["evidence"]["mlflow"]["version"] == "2"
+    assert platform.oversight.verify_audit()["ok"]
 
 
 def test_an_unreachable_registry_is_recorded_and_never_blocks(archive: Path,
@@ -129,8 +129,9 @@ def test_an_unreachable_registry_is_recorded_and_never_blocks(archive: Path,
     core = make_platform(tmp_path, mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}")
     try:
         release = _release(core, archive, "offline")
-        core.promote(release["id"], "dev", actor=ALICE)
+        core.promotions.promote(release["id"], "dev", actor=ALICE)
         _live(core, "offline", release["id"])
-        wait_until(lambda: any(e["type"] == "registry_failed" for e in core.events("offline")))
+        wait_until(lambda: any(e["type"] == "registry_failed"
+                               for e in core.oversight.events("offline")))
     finally:
         core.close()

@@ -42,7 +42,7 @@ def bundle_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _wait(platform: Platform, service: str, env: str, timeout: float = 120) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        state = platform.status(service, env)
+        state = platform.rollouts.status(service, env)
         if state["status"] != "rolling_out":
             return state
         time.sleep(0.2)
@@ -50,65 +50,65 @@ def _wait(platform: Platform, service: str, env: str, timeout: float = 120) -> d
 
 
 def test_releases_get_increasing_versions_and_events(platform: Platform) -> None:
-    first = platform.create_app_release("web", IMAGE, 8080, actor="ci", team="shop")
-    second = platform.create_app_release("web", IMAGE, 8080, actor="ci", team="shop")
+    first = platform.releases.create_app_release("web", IMAGE, 8080, actor="ci", team="shop")
+    second = platform.releases.create_app_release("web", IMAGE, 8080, actor="ci", team="shop")
     assert (first["version"], second["version"]) == (1, 2)
-    service = platform.get_service("web")
+    service = platform.releases.get_service("web")
     assert [r["version"] for r in service["releases"]] == [2, 1]
     assert service["team"] == "shop" and service["kind"] == "app"
-    events = platform.events("web")
+    events = platform.oversight.events("web")
     assert [e["type"] for e in events] == ["release_created", "release_created"]
     assert events[0]["id"] < events[1]["id"]
 
 
 def test_model_release_deploys_and_rolls_back(platform: Platform, bundle_archive: Path) -> None:
     def upload() -> dict[str, Any]:
-        return platform.create_model_release(
+        return platform.releases.create_model_release(
             "store", _chunks(bundle_archive, platform), actor="ds")
 
     v1, v2 = upload(), upload()
     assert v1["digest"] == v2["digest"]  # same bytes, one stored artifact
     assert v1["schema"]["kind"] == "ndarray"
-    platform.deploy(v1["id"], "dev", actor="ds")
+    platform.promotions.deploy(v1["id"], "dev", actor="ds")
     assert _wait(platform, "store", "dev")["status"] == "live"
-    platform.deploy(v2["id"], "dev", actor="ds")
+    platform.promotions.deploy(v2["id"], "dev", actor="ds")
     live = _wait(platform, "store", "dev")
     assert live["release_version"] == 2 and live["previous_release_id"] == v1["id"]
-    platform.rollback("store", "dev", actor="ds")
+    platform.rollouts.rollback("store", "dev", actor="ds")
     url = _wait(platform, "store", "dev")["url"]
-    assert platform.status("store", "dev")["release_version"] == 1
-    platform.undeploy("store", "dev", actor="ds")
+    assert platform.rollouts.status("store", "dev")["release_version"] == 1
+    platform.rollouts.undeploy("store", "dev", actor="ds")
     with pytest.raises(requests.ConnectionError):  # the stable endpoint is given up too
         requests.get(f"{url}/readyz", timeout=5)
     with pytest.raises(errors.NotFound):
-        platform.status("store", "dev")
+        platform.rollouts.status("store", "dev")
 
 
 def test_concurrent_deploys_of_one_service_conflict(platform: Platform,
                                                     bundle_archive: Path) -> None:
-    release = platform.create_model_release("store", _chunks(bundle_archive, platform),
+    release = platform.releases.create_model_release("store", _chunks(bundle_archive, platform),
                                             actor="ds")
-    _, conflicts = race(lambda: platform.deploy(release["id"], "staging", actor="ds"), 3)
+    _, conflicts = race(lambda: platform.promotions.deploy(release["id"], "staging", actor="ds"), 3)
     assert len(conflicts) == 2
     assert _wait(platform, "store", "staging")["status"] == "live"
-    platform.undeploy("store", "staging", actor="ds")
+    platform.rollouts.undeploy("store", "staging", actor="ds")
 
 
 def test_unknown_things_are_not_found_with_a_hint(platform: Platform) -> None:
     with pytest.raises(errors.NotFound) as err:
-        platform.get_service("nope")
+        platform.releases.get_service("nope")
     assert "goldenpath ls" in err.value.hint
-    release = platform.create_app_release("api", IMAGE, 80, actor="ci")
+    release = platform.releases.create_app_release("api", IMAGE, 80, actor="ci")
     with pytest.raises(errors.NotFound, match="unknown environment 'moon'"):
-        platform.deploy(release["id"], "moon", actor="ci")
+        platform.promotions.deploy(release["id"], "moon", actor="ci")
 
 
 def test_migrations_are_idempotent_across_restarts(platform: Platform, tmp_path: Path) -> None:
-    platform.create_app_release("api", IMAGE, 80, actor="ci")
+    platform.releases.create_app_release("api", IMAGE, 80, actor="ci")
     again = Platform(platform.settings)
     again.start()
     try:
-        assert [s["name"] for s in again.list_services()] == ["api"]
+        assert [s["name"] for s in again.releases.list_services()] == ["api"]
     finally:
         again.close()
 

@@ -28,16 +28,16 @@ environments:
 @pytest.mark.parametrize("claim", [{"parity": {"passed": True, "rows": 10000}},
                                    {"scan": {"clean": True}}, {"pinned": True}])
 def test_a_callers_claim_of_a_check_is_refused(governed: Platform, claim: dict) -> None:
-    release = governed.create_app_release("claims", IMAGE, 80, actor=ALICE, team="shop")
+    release = governed.releases.create_app_release("claims", IMAGE, 80, actor=ALICE, team="shop")
     with pytest.raises(errors.PermissionDenied, match="verified by the server itself"):
-        governed.attach_evidence(release["id"], claim, actor=ALICE)
-    assert set(claim).isdisjoint(governed.evidence(release["id"]))
+        governed.promotions.attach_evidence(release["id"], claim, actor=ALICE)
+    assert set(claim).isdisjoint(governed.promotions.evidence(release["id"]))
 
 
 def test_declared_evidence_says_who_declared_it(governed: Platform) -> None:
-    release = governed.create_app_release("declared", IMAGE, 80, actor=ALICE, team="shop")
-    governed.attach_evidence(release["id"], {"review": "https://git/pr/2"}, actor=ALICE)
-    sources = governed.evidence(release["id"])["sources"]
+    release = governed.releases.create_app_release("declared", IMAGE, 80, actor=ALICE, team="shop")
+    governed.promotions.attach_evidence(release["id"], {"review": "https://git/pr/2"}, actor=ALICE)
+    sources = governed.promotions.evidence(release["id"])["sources"]
     assert sources["review"]["source"] == "declared" and sources["review"]["by"] == "alice"
 
 
@@ -50,14 +50,15 @@ def test_checks_count_only_when_the_server_made_them(tmp_path: Path) -> None:
     config.write_text(MODEL_RULES)
     platform = make_platform(tmp_path, config=config)
     try:
-        release = platform.create_app_release("forged", IMAGE, 80, actor=ALICE, team="shop")
-        with platform.sessions.begin() as db:
+        release = platform.releases.create_app_release("forged", IMAGE, 80, actor=ALICE,
+                                                       team="shop")
+        with platform.store.sessions.begin() as db:
             row = db.get(ReleaseRow, release["id"])
             row.kind = "model"
             row.evidence = {"parity": {"passed": True, "rows": 10000},
                             "scan": {"clean": True}, "pinned": True}
             row.evidence_sources = {"parity": {"source": "declared", "by": "alice"}}
-        results = {r["name"]: r for r in platform.check_policies(release["id"], "prod")[
+        results = {r["name"]: r for r in platform.promotions.check_policies(release["id"], "prod")[
             "results"]}
         assert not results["parity-passed"]["passed"]  # declared, not verified
         assert not results["bundle-scanned"]["passed"]  # no source at all: not the server's
@@ -94,13 +95,13 @@ def test_a_release_whose_staging_rollout_failed_cannot_go_to_prod(tmp_path: Path
                         targets={"dev": target, "staging": target, "prod": target})
     platform.start()
     try:
-        release = platform.create_app_release("path", IMAGE, 80, actor=ALICE, team="shop")
+        release = platform.releases.create_app_release("path", IMAGE, 80, actor=ALICE, team="shop")
         for env in ("dev", "staging"):
-            platform.promote(release["id"], env, actor=ALICE)
-        wait_until(lambda: platform.status("path", "staging")["status"] == "failed")
+            platform.promotions.promote(release["id"], env, actor=ALICE)
+        wait_until(lambda: platform.rollouts.status("path", "staging")["status"] == "failed")
         with pytest.raises(errors.PolicyDenied, match="promotion-path: the release has not "
                                                       "gone live in the environment before"):
-            platform.promote(release["id"], "prod", actor=ALICE)
+            platform.promotions.promote(release["id"], "prod", actor=ALICE)
     finally:
         platform.close()
 
@@ -112,9 +113,9 @@ ADMIN = "trust-admin-token"
 def with_users(tmp_path: Path) -> Any:
     platform = make_platform(tmp_path, token=ADMIN)
     for user, role in (("ada", "admin"), ("bob", "approver")):
-        platform.grant(user, "shop", role, actor="setup")
-    tokens = {u: platform.create_token(u, actor="setup")["token"] for u in ("ada", "bob")}
-    tokens["jupyter"] = platform.create_token("jupyter", actor="setup",
+        platform.accounts.grant(user, "shop", role, actor="setup")
+    tokens = {u: platform.accounts.create_token(u, actor="setup")["token"] for u in ("ada", "bob")}
+    tokens["jupyter"] = platform.accounts.create_token("jupyter", actor="setup",
                                               kind="delegation")["token"]
     yield platform, tokens
     platform.close()
@@ -136,7 +137,7 @@ def test_a_delegation_token_acts_for_its_user_never_above_approver(with_users: A
     ada = platform.access.authenticate(tokens["jupyter"], "ada")
     assert ada.role_in("shop") == "approver"  # an admin, but not through a delegation
     with pytest.raises(errors.PermissionDenied):
-        platform.users(actor=ada)
+        platform.accounts.users(actor=ada)
     alone = platform.access.authenticate(tokens["jupyter"])
     assert not alone.can("submitter", "shop") and alone.can("viewer", "shop")
     with pytest.raises(errors.PermissionDenied, match="not a goldenpath user"):
@@ -146,8 +147,8 @@ def test_a_delegation_token_acts_for_its_user_never_above_approver(with_users: A
 def test_tokens_and_roles_are_validated(with_users: Any) -> None:
     platform, _ = with_users
     with pytest.raises(errors.NotFound, match="no user 'nobody'"):
-        platform.create_token("nobody", actor="setup")
+        platform.accounts.create_token("nobody", actor="setup")
     with pytest.raises(errors.InvalidInput, match="unknown role"):
-        platform.grant("ada", "shop", "owner", actor="setup")
+        platform.accounts.grant("ada", "shop", "owner", actor="setup")
     with pytest.raises(errors.InvalidInput, match="invalid team name"):
-        platform.grant("ada", "Shop Team!", "viewer", actor="setup")
+        platform.accounts.grant("ada", "Shop Team!", "viewer", actor="setup")

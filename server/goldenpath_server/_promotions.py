@@ -1,89 +1,68 @@
-"""Governance: promotions through policies and approvals, and the evidence they weigh.
+"""Promotions: where a release is let into an environment, or not.
 
 A Promotion asks for a release to enter an environment. The environment's policies are
 evaluated first (an enforced failure denies it), then it waits for the approvals the
 environment needs (never from the release's submitter: four eyes), then it rolls out.
-Every step is an audit event. Platform inherits this class; it supplies the rollout and the
-database helpers named in PlatformParts.
+Evidence is what policies weigh: what the server verified itself, and what callers declared.
+Every step is an audit event.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from goldenpath_api.errors import Conflict, InvalidInput, NotFound, PermissionDenied, PolicyDenied
+from goldenpath_api.rules import APPROVED, DENIED, LIVE, REJECTED, WAITING
 from goldenpath_server import _audit
-from goldenpath_server._access import Access, Principal, as_principal
+from goldenpath_server._access import Actor, as_principal
 from goldenpath_server._db import (
     ApprovalRow,
     DeploymentRow,
-    EventRow,
     PromotionRow,
     ReleaseRow,
     ServiceRow,
     utcnow,
 )
-from goldenpath_server._environments import EnvironmentConfig, PlatformConfig
+from goldenpath_server._environments import Environments, Pricing
 from goldenpath_server._evidence import ATTACHABLE, VERIFIED, declare, policy_context
 from goldenpath_server._history import live_environments
 from goldenpath_server._policies import PolicySet
-from goldenpath_server._registry import ModelRegistry
-from goldenpath_server._settings import Settings
+from goldenpath_server._registration import Registration
+from goldenpath_server._rollouts import Rollouts
+from goldenpath_server._store import Store
+from goldenpath_server._views import approvals_by_promotion, promotion_view
 
-WAITING = "waiting_for_approval"
-_PAST = {"approve": "approved", "reject": "rejected"}
-
-
-class PlatformParts:
-    """What the Platform supplies to the parts defined in other modules."""
-
-    settings: Settings
-    sessions: sessionmaker[Session]
-    targets: dict[str, Any]
-    config: PlatformConfig
-    policies: PolicySet
-    access: Access
-    registry: ModelRegistry | None
-
-    if TYPE_CHECKING:
-        def _tx(self) -> AbstractContextManager[Session]: ...
-        def _event(self, db: Session, service: str, environment: str, release_id: str,
-                   kind: str, message: str, data: dict[str, Any] | None = None,
-                   actor: str = "system") -> EventRow: ...
-        def _release(self, db: Session, release_id: str) -> tuple[ReleaseRow, str]: ...
-        def _service(self, db: Session, name: str) -> ServiceRow: ...
-        def _environment(self, environment: str) -> EnvironmentConfig: ...
-        def _start_rollout(self, release_id: str, environment: str, *, actor: str,
-                           reason: str = "deploy", promotion_id: str | None = None
-                           ) -> dict[str, Any]: ...
-        def _register_model(self, release_id: str) -> dict[str, Any] | None: ...
-        def status(self, service: str, environment: str) -> dict[str, Any]: ...
+_PAST = {"approve": APPROVED, "reject": REJECTED}
 
 
-class Governance(PlatformParts):
-    """Promotions, approvals, policies and evidence."""
+class Promotions:
+    def __init__(self, store: Store, environments: Environments, policies: PolicySet,
+                 pricing: Pricing, rollouts: Rollouts, registration: Registration) -> None:
+        self.store = store
+        self.environments = environments
+        self.policies = policies
+        self.pricing = pricing
+        self.rollouts = rollouts
+        self.registration = registration
 
-
-    # -- promotion ---------------------------------------------------------------------
-    def promote(self, release_id: str, environment: str, *, actor: Principal | str
-                ) -> dict[str, Any]:
+    def promote(self, release_id: str, environment: str, *, actor: Actor) -> dict[str, Any]:
         """Ask for `release_id` in `environment`: policies, then approvals, then rollout.
 
         Returns the deployment (status rolling_out) or the promotion waiting for approval
         (status waiting_for_approval); raises PolicyDenied when an enforced policy fails."""
         who = as_principal(actor)
-        env = self._environment(environment)
-        with self.sessions() as db:
-            release, service = self._release(db, release_id)
-            team = self._team(db, release)
+        env = self.environments.get(environment)
+        store = self.store
+        with store.read() as db:
+            release, service = store.release(db, release_id)
+            team = store.team_of(db, release)
             who.require("submitter", team, f"promote {service} to {environment}")
-            target = self.targets.get(environment)
-            cannot = getattr(target, "cannot_run", {}).get(release.kind)
+            cannot = self.environments.cannot_run(environment).get(release.kind)
             if cannot:
                 raise Conflict(f"{environment} cannot run {service} v{release.version} (an "
                                f"{release.kind}): {cannot}",
@@ -93,42 +72,42 @@ class Governance(PlatformParts):
             live = db.scalar(select(DeploymentRow).where(
                 DeploymentRow.service_id == release.service_id,
                 DeploymentRow.environment == environment,
-                DeploymentRow.release_id == release_id, DeploymentRow.status == "live"))
+                DeploymentRow.release_id == release_id, DeploymentRow.status == LIVE))
             if live is not None:  # nothing to do, and nothing to approve
-                return {**self.status(service, environment), "noop": True,
+                return {**self.rollouts.status(service, environment), "noop": True,
                         "message": f"{service} v{release.version} is already live in "
                                    f"{environment}: nothing to do"}
             existing = db.scalar(select(PromotionRow).where(
                 PromotionRow.release_id == release_id, PromotionRow.environment == environment,
-                PromotionRow.status.in_((WAITING, "approved"))))
-            evaluation = self._evaluate(db, release, service, team, environment, env)
+                PromotionRow.status.in_((WAITING, APPROVED))))
+            evaluation = self._evaluate(db, release, service, team, environment)
         if existing is not None and existing.status == WAITING:
-            return {**self._promotion_view_by_id(existing.id), "status": WAITING}
+            return {**self._view(existing.id), "status": WAITING}
         if existing is not None:  # approved earlier, its rollout never started
-            return self._start_rollout(release_id, environment, actor=who.name,
+            return self.rollouts.start(release_id, environment, actor=who.name,
                                        reason="promotion", promotion_id=existing.id)
-        status = ("denied" if evaluation["outcome"] == "fail"
-                  else WAITING if env.approvals > 0 else "approved")
-        with self._tx() as db:
+        status = (DENIED if evaluation["outcome"] == "fail"
+                  else WAITING if env.approvals > 0 else APPROVED)
+        with store.tx() as db:
             promotion = PromotionRow(
                 id=uuid.uuid4().hex[:16], release_id=release_id, environment=environment,
                 status=status, requested_by=who.name, required_approvals=env.approvals,
                 policy_outcome=evaluation["outcome"], policy_results=evaluation)
             db.add(promotion)
             failed = [r["name"] for r in evaluation["results"] if not r["passed"]]
-            self._event(db, service, environment, release_id, "policy_evaluated",
+            store.event(db, service, environment, release_id, "policy_evaluated",
                         f"policies for {service} v{release.version} in {environment}: "
                         f"{evaluation['outcome']}" + (f" ({', '.join(failed)})" if failed
                                                       else ""),
-                        {"outcome": evaluation["outcome"], "failed": failed, "track": release.kind,
-                         "promotion_id": promotion.id}, actor=who.name)
-            self._event(db, service, environment, release_id, f"promotion_{status}",
-                        _promotion_message(service, release.version, environment, status,
-                                           who.name, env.approvals),
+                        {"outcome": evaluation["outcome"], "failed": failed,
+                         "track": release.kind, "promotion_id": promotion.id}, actor=who.name)
+            store.event(db, service, environment, release_id, f"promotion_{status}",
+                        _message(service, release.version, environment, status, who.name,
+                                 env.approvals),
                         {"promotion_id": promotion.id}, actor=who.name)
             _audit.cover(db, promotion)
-            view = _promotion_view(promotion, service, release.version, [])
-        if status == "denied":
+            view = promotion_view(promotion, service, release.version, [])
+        if status == DENIED:
             blocking = [r for r in evaluation["results"]
                         if not r["passed"] and r["action"] == "enforce"]
             raise PolicyDenied(
@@ -140,21 +119,22 @@ class Governance(PlatformParts):
                 details=evaluation)
         if status == WAITING:
             return view
-        return self._start_rollout(release_id, environment, actor=who.name,
+        return self.rollouts.start(release_id, environment, actor=who.name,
                                    reason="promotion", promotion_id=promotion.id)
 
     deploy = promote  # the walking skeleton's name for the same governed call
 
     def decide(self, release_id: str, environment: str, decision: str, *,
-               actor: Principal | str, comment: str = "") -> dict[str, Any]:
+               actor: Actor, comment: str = "") -> dict[str, Any]:
         """Approve or reject the promotion of `release_id` waiting in `environment`."""
-        if decision not in ("approve", "reject"):
+        if decision not in _PAST:
             raise InvalidInput(f"unknown decision {decision!r}", "use approve or reject")
         who = as_principal(actor)
-        self._environment(environment)
-        with self._tx() as db:
-            release, service = self._release(db, release_id)
-            team = self._team(db, release)
+        self.environments.check(environment)
+        store = self.store
+        with store.tx() as db:
+            release, service = store.release(db, release_id)
+            team = store.team_of(db, release)
             promotion = db.scalar(select(PromotionRow).where(
                 PromotionRow.release_id == release_id, PromotionRow.environment == environment,
                 PromotionRow.status == WAITING))
@@ -180,28 +160,28 @@ class Governance(PlatformParts):
             db.flush()
             approvals = db.scalar(select(func.count()).where(
                 ApprovalRow.promotion_id == promotion.id, ApprovalRow.decision == "approve"))
-            self._event(db, service, environment, release_id,
+            store.event(db, service, environment, release_id,
                         "approval_granted" if decision == "approve" else "approval_rejected",
                         f"{who.name} {_PAST[decision]} {service} v{release.version} for "
                         f"{environment}" + (f": {comment}" if comment else ""),
                         {"promotion_id": promotion.id, "comment": comment}, actor=who.name)
             if decision == "reject":
-                promotion.status, promotion.decided_at = "rejected", utcnow()
+                promotion.status, promotion.decided_at = REJECTED, utcnow()
             elif (approvals or 0) >= promotion.required_approvals:
-                promotion.status = "approved"
+                promotion.status = APPROVED
             _audit.cover(db, approval, promotion)
             promotion_id, status = promotion.id, promotion.status
-        if status == "approved":
-            return self._start_rollout(release_id, environment, actor=who.name,
+        if status == APPROVED:
+            return self.rollouts.start(release_id, environment, actor=who.name,
                                        reason="promotion", promotion_id=promotion_id)
-        return self._promotion_view_by_id(promotion_id)
+        return self._view(promotion_id)
 
-    def promotions(self, status: str | None = None, service: str | None = None,
-                   limit: int = 200, environment: str | None = None) -> list[dict[str, Any]]:
+    def find(self, status: str | None = None, service: str | None = None,
+             limit: int = 200, environment: str | None = None) -> list[dict[str, Any]]:
         """Promotions, newest first (e.g. status=waiting_for_approval for an approver)."""
         if environment:
-            self._environment(environment)
-        with self.sessions() as db:
+            self.environments.check(environment)
+        with self.store.read() as db:
             query = (select(PromotionRow, ReleaseRow.version, ServiceRow.name)
                      .join(ReleaseRow, ReleaseRow.id == PromotionRow.release_id)
                      .join(ServiceRow, ServiceRow.id == ReleaseRow.service_id))
@@ -212,42 +192,41 @@ class Governance(PlatformParts):
             if environment:
                 query = query.where(PromotionRow.environment == environment)
             rows = db.execute(query.order_by(PromotionRow.created_at.desc()).limit(limit)).all()
-            approvals = _approvals_by_promotion(db, [p.id for p, _, _ in rows])
-            return [_promotion_view(p, name, version, approvals.get(p.id, []))
+            approvals = approvals_by_promotion(db, [p.id for p, _, _ in rows])
+            return [promotion_view(p, name, version, approvals.get(p.id, []))
                     for p, version, name in rows]
 
-    def promotion(self, promotion_id: str) -> dict[str, Any]:
-        with self.sessions() as db:
+    def get(self, promotion_id: str) -> dict[str, Any]:
+        with self.store.read() as db:
             if db.get(PromotionRow, promotion_id) is None:
                 raise NotFound(f"no promotion {promotion_id!r}",
                                "list them with `goldenpath approvals`")
-        return self._promotion_view_by_id(promotion_id)
+        return self._view(promotion_id)
 
     def check_policies(self, release_id: str, environment: str) -> dict[str, Any]:
         """Evaluate `environment`'s policies for a release without promoting it."""
-        env = self._environment(environment)
-        with self.sessions() as db:
-            release, service = self._release(db, release_id)
-            return self._evaluate(db, release, service, self._team(db, release), environment,
-                                  env)
+        self.environments.check(environment)
+        with self.store.read() as db:
+            release, service = self.store.release(db, release_id)
+            return self._evaluate(db, release, service, self.store.team_of(db, release),
+                                  environment)
 
     def _evaluate(self, db: Session, release: ReleaseRow, service: str, team: str,
-                  environment: str, env: EnvironmentConfig) -> dict[str, Any]:
+                  environment: str) -> dict[str, Any]:
+        env = self.environments.get(environment)
         # where it ran = where a rollout of it succeeded, not merely started
-        deployed_in = live_environments(db, release.id)
         view = {"service": service, "kind": release.kind, "team": team,
                 "version": release.version, "digest": release.digest, "image": release.image,
-                "spec": release.spec, "deployed_in": deployed_in}
-        path = list(self.config.environments)
-        previous = path[path.index(environment) - 1] if path.index(environment) > 0 else ""
+                "spec": release.spec, "deployed_in": live_environments(db, release.id)}
         context = policy_context(view, release.evidence or {}, environment, env,
-                                 self.config.pricing, previous, release.evidence_sources or {})
+                                 self.pricing, self.environments.previous(environment),
+                                 release.evidence_sources or {})
         return self.policies.evaluate(context, release.kind, environment,
                                       dict(env.policies.actions), env.policies.default_action)
 
     # -- evidence ----------------------------------------------------------------------
     def attach_evidence(self, release_id: str, evidence: dict[str, Any], *,
-                        actor: Principal | str) -> dict[str, Any]:
+                        actor: Actor) -> dict[str, Any]:
         """Add lineage, a model card, metrics, data, a test report or a review to a release,
         each recorded as declared by the caller. What the server verifies itself (scan,
         pins, parity) cannot be attached."""
@@ -263,13 +242,14 @@ class Governance(PlatformParts):
         if unknown:
             raise InvalidInput(f"unknown evidence {', '.join(unknown)}",
                                f"attach any of: {', '.join(ATTACHABLE)}")
-        with self._tx() as db:
-            release, service = self._release(db, release_id)
-            who.require("submitter", self._team(db, release),
+        store = self.store
+        with store.tx() as db:
+            release, service = store.release(db, release_id)
+            who.require("submitter", store.team_of(db, release),
                         f"attach evidence to {service}")
             release.evidence, release.evidence_sources = declare(
                 release.evidence or {}, release.evidence_sources or {}, evidence, who.name)
-            self._event(db, service, "", release_id, "evidence_attached",
+            store.event(db, service, "", release_id, "evidence_attached",
                         f"{who.name} attached {', '.join(sorted(evidence))} to {service} "
                         f"v{release.version}", {"keys": sorted(evidence),
                                                 "card_sha256": _sha(evidence.get("card"))},
@@ -277,94 +257,34 @@ class Governance(PlatformParts):
             _audit.cover(db, release)
             attached = {**release.evidence, "sources": dict(release.evidence_sources)}
         if "lineage" in evidence:
-            self._register_model(release_id)
+            self.registration.register(release_id)
         return attached
 
     def evidence(self, release_id: str) -> dict[str, Any]:
         """The release's evidence, with `sources`: per item, verified by the server or
         declared by whom."""
-        with self.sessions() as db:
-            release, _ = self._release(db, release_id)
+        with self.store.read() as db:
+            release, _ = self.store.release(db, release_id)
             return {**(release.evidence or {}), "sources": dict(release.evidence_sources or {})}
 
-    # -- helpers -----------------------------------------------------------------------
-    def _team(self, db: Session, release: ReleaseRow) -> str:
-        svc = db.get(ServiceRow, release.service_id)
-        return svc.team if svc is not None else ""
-
-    def _restore_role(self, environment: str) -> str:
-        """Rolling back or removing needs approver rights where promotions need approvals."""
-        return "approver" if self._environment(environment).approvals else "submitter"
-
-    def _last_promotion(self, db: Session, release_id: str | None,
-                        environment: str) -> str | None:
-        if not release_id:
-            return None
-        return db.scalar(select(PromotionRow.id).where(
-            PromotionRow.release_id == release_id, PromotionRow.environment == environment,
-            PromotionRow.status == "deployed").order_by(PromotionRow.created_at.desc()).limit(1))
-
-    def _governance_of(self, db: Session, release: ReleaseRow) -> dict[str, Any]:
-        """Policy results and approvals of every promotion of a release (for its view)."""
-        promotions = db.scalars(select(PromotionRow).where(
-            PromotionRow.release_id == release.id).order_by(PromotionRow.created_at)).all()
-        approvals = _approvals_by_promotion(db, [p.id for p in promotions])
-        return {"promotions": [{"id": p.id, "environment": p.environment, "status": p.status,
-                                "requested_by": p.requested_by,
-                                "policy_outcome": p.policy_outcome} for p in promotions],
-                "policy_results": [{**r, "environment": p.environment}
-                                   for p in promotions
-                                   for r in (p.policy_results or {}).get("results", [])],
-                "approvals": [{**a, "environment": p.environment} for p in promotions
-                              for a in approvals.get(p.id, [])]}
-
-    def _promotion_view_by_id(self, promotion_id: str) -> dict[str, Any]:
-        with self.sessions() as db:
+    def _view(self, promotion_id: str) -> dict[str, Any]:
+        with self.store.read() as db:
             promotion = db.get(PromotionRow, promotion_id)
             assert promotion is not None
-            release, service = self._release(db, promotion.release_id)
-            approvals = _approvals_by_promotion(db, [promotion_id]).get(promotion_id, [])
-            return _promotion_view(promotion, service, release.version, approvals)
-
-def _approvals_by_promotion(db: Session, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
-    if not ids:
-        return found
-    for row in db.scalars(select(ApprovalRow).where(ApprovalRow.promotion_id.in_(ids))
-                          .order_by(ApprovalRow.at)):
-        found.setdefault(row.promotion_id, []).append(
-            {"user": row.user, "decision": row.decision, "comment": row.comment,
-             "at": row.at.isoformat()})
-    return found
+            release, service = self.store.release(db, promotion.release_id)
+            approvals = approvals_by_promotion(db, [promotion_id]).get(promotion_id, [])
+            return promotion_view(promotion, service, release.version, approvals)
 
 
-def _promotion_view(row: PromotionRow, service: str, version: int,
-                    approvals: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"id": row.id, "service": service, "release_id": row.release_id,
-            "release_version": version, "environment": row.environment, "status": row.status,
-            "requested_by": row.requested_by, "required_approvals": row.required_approvals,
-            "approvals": approvals, "policy_outcome": row.policy_outcome,
-            "policy_results": (row.policy_results or {}).get("results", []),
-            "created_at": row.created_at.isoformat(),
-            "decided_at": row.decided_at.isoformat() if row.decided_at else None}
-
-
-def _promotion_message(service: str, version: int, environment: str, status: str, who: str,
-                       approvals: int) -> str:
+def _message(service: str, version: int, environment: str, status: str, who: str,
+             approvals: int) -> str:
     if status == WAITING:
         return (f"{who} asked to promote {service} v{version} to {environment}: waiting for "
                 f"{approvals} approval{'s' if approvals != 1 else ''}")
-    if status == "denied":
+    if status == DENIED:
         return f"policies denied {service} v{version} in {environment}"
     return f"{who} promoted {service} v{version} to {environment}"
 
 
 def _sha(text: Any) -> str | None:
-    if not isinstance(text, str):
-        return None
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-__all__ = ["WAITING", "Governance"]
+    return hashlib.sha256(text.encode()).hexdigest() if isinstance(text, str) else None
