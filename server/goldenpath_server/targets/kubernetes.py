@@ -18,6 +18,16 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
+from goldenpath_server.targets._pods import (
+    ClusterErrors,
+    api_message,
+    failed_run,
+    last_line,
+    not_started,
+    requests_of,
+    retrying,
+    why_waiting,
+)
 from goldenpath_server.targets._template import (
     KINDS,
     MANAGED_BY,
@@ -36,9 +46,6 @@ _PLURALS = {"ServiceAccount": "serviceaccounts", "Service": "services",
             "NetworkPolicy": "networkpolicies", "Ingress": "ingresses"}
 _WAITING_FAILURES = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff",
                      "CreateContainerConfigError", "InvalidImageName")
-# goldenpath_serving.fetch's exit code for a download that failed, maybe only for now: the
-# kubelet's retries get this many restarts (~70 s of back-off) before the rollout fails.
-_RETRYABLE_EXIT, _RETRIES = 75, 3
 # A pod no node can take (more CPU than any node has, a GPU nobody offers) is reported once
 # the scheduler has said so for this long, not at the rollout's timeout (with a cluster
 # autoscaler, an environment sets it to the time a new node takes).
@@ -126,8 +133,8 @@ class KubernetesTarget:
                     [c.name for c in pod.spec.containers]
                 for container in containers:
                     where = f"[{pod.metadata.name}/{container}]"
-                    if _not_started(pod, container):
-                        lines.append(f"{where} not started: {_why_waiting(pod)}")
+                    if not_started(pod, container):
+                        lines.append(f"{where} not started: {why_waiting(pod)}")
                         continue
                     try:
                         text = self.core.read_namespaced_pod_log(
@@ -135,7 +142,7 @@ class KubernetesTarget:
                             tail_lines=tail, _request_timeout=10)
                         lines += [f"{where} {line}" for line in (text or "").splitlines()]
                     except ApiException as exc:
-                        lines.append(f"{where} no logs yet: {_api_message(exc)}")
+                        lines.append(f"{where} no logs yet: {api_message(exc)}")
         return lines[-tail:]
 
     def stop(self, state: dict[str, Any]) -> None:
@@ -217,18 +224,18 @@ class KubernetesTarget:
             # An init container that failed (fetch-bundle: digest mismatch, a pin the image
             # lacks) fails the same way on every retry: report it at once, with its message.
             for status in pod.status.init_container_statuses or []:
-                failed = _failed_run(status)
-                if failed is not None and not (fatal_only and _retrying(status, failed)):
+                failed = failed_run(status)
+                if failed is not None and not (fatal_only and retrying(status, failed)):
                     return (f"init container {status.name} failed (exit code "
-                            f"{failed.exit_code}): {_last_line(failed.message) or failed.reason}")
+                            f"{failed.exit_code}): {last_line(failed.message) or failed.reason}")
             for status in (pod.status.container_statuses or []) + \
                     (pod.status.init_container_statuses or []):
                 waiting = status.state.waiting if status.state else None
-                failed = _failed_run(status)
-                if fatal_only and failed is not None and _retrying(status, failed):
+                failed = failed_run(status)
+                if fatal_only and failed is not None and retrying(status, failed):
                     continue
                 if waiting and waiting.reason in _WAITING_FAILURES:
-                    last = f"; last exit: {_last_line(failed.message)}" if failed and \
+                    last = f"; last exit: {last_line(failed.message)}" if failed and \
                         failed.message else ""
                     return f"{waiting.reason}: {waiting.message or status.image}{last}"
             for cond in pod.status.conditions or []:
@@ -237,7 +244,7 @@ class KubernetesTarget:
                     if not fatal_only or self._unschedulable_for(rollout) > \
                             self.unschedulable_grace_s:
                         return (f"unschedulable: {cond.message} (it asks for "
-                                f"{_requests_of(pod)}; ask for less, or for nodes that "
+                                f"{requests_of(pod)}; ask for less, or for nodes that "
                                 "have it)")
                     return ""
         self._unschedulable.pop(rollout.key, None)
@@ -266,7 +273,7 @@ class KubernetesTarget:
                 answer = self._call("POST", path, body={"inputs": case["inputs"]},
                                     content_type="application/json")
             except (ApiException, urllib3.exceptions.HTTPError) as exc:
-                reason = (f"{_api_message(exc)}: {str(exc.body or '')[:200]}"
+                reason = (f"{api_message(exc)}: {str(exc.body or '')[:200]}"
                           if isinstance(exc, ApiException) else str(exc))
                 progress(f"parity not verified by the server on {pod.metadata.name}: the pod "
                          f"is not reachable through the API server ({reason[:200]})")
@@ -313,7 +320,7 @@ class KubernetesTarget:
             self._call("PATCH", path, body=obj, query=query,
                        content_type="application/apply-patch+yaml")
         except ApiException as exc:
-            message = _api_message(exc)
+            message = api_message(exc)
             stage = "refused at dry-run" if dry_run else "refused"
             raise TargetError(f"{obj['kind']} {obj['metadata']['name']} {stage} by the "
                               f"cluster: {message}") from None
@@ -347,74 +354,4 @@ class KubernetesTarget:
         return f"{prefix}/namespaces/{self.settings.namespace}/{_PLURALS[kind]}/{name}"
 
     def _translate_errors(self) -> Any:
-        return _ClusterErrors(self.api.configuration.host)
-
-
-class _ClusterErrors:
-    """Turns connection failures and unexpected API answers into TargetError with a reason."""
-
-    def __init__(self, host: str) -> None:
-        self.host = host
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: Any, _tb: Any) -> bool:
-        if isinstance(exc, urllib3.exceptions.HTTPError):
-            raise TargetError(f"the Kubernetes API server at {self.host} is unreachable "
-                              f"({type(exc).__name__}); the rollout stopped. Retry the deploy "
-                              "once the cluster is back.") from None
-        if isinstance(exc, ApiException):
-            raise TargetError(f"the Kubernetes API answered {exc.status}: {_api_message(exc)}"
-                              ) from None
-        return False
-
-
-def _not_started(pod: Any, container: str) -> bool:
-    statuses = (pod.status.container_statuses or []) + (pod.status.init_container_statuses or [])
-    status = next((st for st in statuses if st.name == container), None)
-    if status is None:
-        return True  # not even scheduled
-    waiting = status.state is not None and status.state.waiting is not None
-    ran_before = status.last_state is not None and status.last_state.terminated is not None
-    return waiting and not ran_before
-
-
-def _why_waiting(pod: Any) -> str:
-    """What a pod that has not started a container waits for (the scheduler's reason)."""
-    for cond in pod.status.conditions or []:
-        if cond.status == "False" and cond.message:
-            return f"{cond.reason}: {cond.message}"
-    return str(pod.status.phase)
-
-
-def _requests_of(pod: Any) -> str:
-    asked = [f"{k} {v}" for c in pod.spec.containers
-             for k, v in ((c.resources.requests or {}) if c.resources else {}).items()]
-    return ", ".join(asked) or "nothing"
-
-
-def _failed_run(status: Any) -> Any:
-    """The container's terminated state (now or last time) if it exited non-zero."""
-    for state in (status.state, status.last_state):
-        terminated = state.terminated if state else None
-        if terminated is not None and terminated.exit_code:
-            return terminated
-    return None
-
-
-def _retrying(status: Any, failed: Any) -> bool:
-    """A failure that may pass (a bundle download) while the kubelet still retries it."""
-    return bool(failed.exit_code == _RETRYABLE_EXIT and status.restart_count < _RETRIES)
-
-
-def _last_line(message: str | None) -> str:
-    lines = [line for line in (message or "").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
-
-
-def _api_message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
-    except ValueError:
-        return str(exc.body or exc.reason)
+        return ClusterErrors(self.api.configuration.host)
