@@ -3,38 +3,46 @@
     import goldenpath as gp
     d = gp.deploy(model, name="churn", sample=X_test[:5], team="risk",
                   metrics={"auc": 0.91}, data={"train": X_train})
-    d.url; d.predict(X_test[:3]); d.status(); d.logs(); d.card; d.evidence()
+    d.url; d.predict(X_test[:3]); d.status(); d.logs(); d.events(); d.card; d.evidence()
     d.promote("staging"); p = d.promote("prod")   # a Promotion when prod needs approval
-    gp.approve("churn", "prod")                   # as another user (four eyes)
+    gp.approvals(); gp.approve("churn", "prod")   # as another user (four eyes)
     gp.list(); gp.get("churn"); gp.rollback("churn"); gp.rollback("churn", to=2)
     gp.release_app("web", "registry/web@sha256:...", env="dev"); gp.set_team("churn", "risk")
-    gp.inventory(); gp.verify_audit()
-    gp.configure(server=..., token=...)
+    gp.inventory(); gp.export_inventory("inventory.csv"); gp.audit_log("churn")
+    gp.verify_audit(); gp.whoami()
+    gp.admin.grant("bob", team="risk", role="approver"); gp.admin.create_token("bob")
+    gp.configure(server=..., token=...); gp.stop_server()
 
+Waiting for a rollout or for approvals follows the server's event stream.
 Errors are goldenpath.errors.GoldenpathError subclasses; each says what to fix.
 """
 
-from goldenpath import errors
+from goldenpath import admin, errors
 from goldenpath._config import Config, configure
 from goldenpath._deploy import (
+                                approvals,
                                 approve,
+                                audit_log,
                                 deploy,
                                 deploy_archive,
+                                export_inventory,
                                 get,
                                 inventory,
                                 release_app,
                                 rollback,
                                 set_team,
+                                stop_server,
                                 verify_audit,
+                                whoami,
 )
 from goldenpath._deploy import list_services as list  # noqa: A001 - the public name is gp.list
 from goldenpath._deployment import Deployment
 from goldenpath._panel import panel
 from goldenpath._promotion import Promotion
 from goldenpath.errors import GoldenpathError
-
 from goldenpath_api import __version__  # noqa: E402
 
-__all__ = ["Config", "Deployment", "GoldenpathError", "Promotion", "__version__", "approve",
-           "configure", "deploy", "deploy_archive", "errors", "get", "inventory", "list",
-           "panel", "release_app", "rollback", "set_team", "verify_audit"]
+__all__ = ["Config", "Deployment", "GoldenpathError", "Promotion", "__version__", "admin",
+           "approvals", "approve", "audit_log", "configure", "deploy", "deploy_archive",
+           "errors", "export_inventory", "get", "inventory", "list", "panel", "release_app",
+           "rollback", "set_team", "stop_server", "verify_audit", "whoami"]

@@ -30,11 +30,11 @@ import cloudpickle
 import goldenpath_serving
 from goldenpath._kinds import choose_outputs, detect_kind, predict_sample
 from goldenpath.errors import InvalidInput
+from goldenpath_api.rules import SERVICE_NAME, SERVICE_NAME_HINT
 from goldenpath_serving import Schema, save_model
 from goldenpath_serving._frameworks import answer_json, answer_schema, classes_of
 from goldenpath_serving._schema import rows_as_json
 
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$")
 _ALWAYS = ("bentoml", "cloudpickle", "numpy")
 _OURS = ("goldenpath", "goldenpath_serving")
 _SERVICE_PY = '''"""Rendered by goldenpath: serves {model_tag} on the goldenpath_serving runtime."""
@@ -60,9 +60,10 @@ class Bundle:
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name):
+    """`name` if it is a valid service name (the server's rule), else InvalidInput."""
+    if not SERVICE_NAME.match(name):
         raise InvalidInput(f"invalid service name {name!r}",
-                           "use lowercase letters, digits and '-', e.g. name='churn-model'")
+                           f"{SERVICE_NAME_HINT}, e.g. name='churn-model'")
     return name
 
 

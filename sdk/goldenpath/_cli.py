@@ -149,8 +149,7 @@ def status(name: str, env: Env = None) -> None:
             console.print(f"  [dim]{r['started_at'][:19]}[/] v{r['release_version']} "
                           f"{r['reason']} by {r['started_by'] or '-'}: {r['status']}",
                           highlight=False)
-    events = [e for e in d._client.events(name) if e["environment"] in (d.environment, "")]
-    for event in events[-10:]:
+    for event in d.events()[-10:]:
         console.print(f"  [dim]{event['at'][:19]}[/] {event['type']}: {event['message']}",
                       highlight=False)
 
@@ -174,12 +173,12 @@ def promote(name: str, to: Annotated[str, typer.Option("--to", help="target envi
 
     d = gp.get(name, env).promote(to)
     if isinstance(d, gp.Promotion):
-        console.print(f"[yellow]waiting for approval[/]: {name} v{d._info['release_version']} "
-                      f"→ {to} needs {d._info['required_approvals']} approval(s)")
+        console.print(f"[yellow]waiting for approval[/]: {name} v{d.version} "
+                      f"→ {to} needs {d.required_approvals} approval(s)")
         console.print(f"an approver runs: goldenpath approve {name} --env {to}")
         return
-    if d._info.get("noop"):
-        console.print(d._info["message"])
+    if d.unchanged:
+        console.print(d.message)
         return
     console.print(f"[green]live[/] {d.name} v{d.version} in {d.environment}: {d.url}")
 

@@ -1,6 +1,7 @@
 """Governance commands: approvals, policies, evidence, inventory, audit, users and tokens.
 
-Each command parses, calls the server through the SDK's client, and prints the next step."""
+Each command parses, calls the SDK's public API (gp.*, gp.admin.*), and prints the next
+step."""
 
 from __future__ import annotations
 
@@ -11,18 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from goldenpath_api.rules import ROLES
+
 console = Console()
 Env = Annotated[str, typer.Option("--env", "-e", help="environment")]
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their roles per team (admin).", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens (admin); only their hashes are stored.",
                          no_args_is_help=True)
-
-
-def _client() -> Any:
-    from goldenpath._deploy import client
-
-    return client()
 
 
 def register(app: typer.Typer) -> None:
@@ -47,15 +44,15 @@ def print_policy_results(results: list[dict[str, Any]]) -> None:
 def approvals(service: Annotated[str | None, typer.Option(help="only this service")] = None
               ) -> None:
     """List the promotions waiting for approval."""
-    found = _client().request("GET", "/api/v1/promotions", params={
-        "status": "waiting_for_approval", **({"service": service} if service else {})})
+    import goldenpath as gp
+
+    found = gp.approvals(service)
     table = Table("service", "version", "environment", "requested by", "approvals", "policies")
-    for p in found["promotions"]:
-        table.add_row(p["service"], f"v{p['release_version']}", p["environment"],
-                      p["requested_by"], f"{len(p['approvals'])}/{p['required_approvals']}",
-                      p["policy_outcome"])
+    for p in found:
+        table.add_row(p.service, f"v{p.version}", p.environment, p.requested_by,
+                      f"{len(p.approvals)}/{p.required_approvals}", p.policy_outcome)
     console.print(table)
-    if found["promotions"]:
+    if found:
         console.print("approve one: goldenpath approve SERVICE --env ENV --comment '...'")
 
 
@@ -66,8 +63,7 @@ def approve(name: str, env: Env,
 
     result = gp.approve(name, env, comment)
     if isinstance(result, gp.Promotion):
-        console.print(f"approved; {name} still waits for "
-                      f"{result._info['required_approvals'] - len(result.approvals)} more")
+        console.print(f"approved; {name} still waits for {result.approvals_missing} more")
     else:
         console.print(f"[green]live[/] {name} v{result.version} in {env}: {result.url}")
 
@@ -103,7 +99,7 @@ def evidence(name: str, env: Annotated[str, typer.Option("--env", "-e")] = "dev"
 
     d = gp.get(name, env)
     attach = {k: v for k, v in (("test_report", test_report), ("review", review)) if v}
-    found = (d._client.attach_evidence(d.release_id, attach) if attach else d.evidence())
+    found = d.attach_evidence(**attach) if attach else d.evidence()
     shown = {k: v for k, v in found.items() if k not in ("card", "card_draft")}
     console.print_json(json.dumps(shown, default=str))
 
@@ -125,18 +121,14 @@ def card(name: str, env: Annotated[str, typer.Option("--env", "-e")] = "dev",
 def inventory(env: Annotated[str | None, typer.Option("--env", "-e")] = None,
               csv: Annotated[Path | None, typer.Option(help="write CSV here")] = None) -> None:
     """What runs where, since when, approved by whom, on what evidence."""
-    c = _client()
-    params = {"environment": env} if env else {}
+    import goldenpath as gp
+
     if csv is not None:
-        response = c.http.get(f"{c.base}/api/v1/inventory.csv", params=params, timeout=60)
-        if response.status_code >= 400:
-            c.request("GET", "/api/v1/inventory.csv", params=params)  # raises the error
-        csv.write_bytes(response.content)
-        console.print(f"wrote {csv}")
+        console.print(f"wrote {gp.export_inventory(csv, env)}")
         return
     table = Table("environment", "service", "kind", "version", "digest", "since",
                   "approved by", "status")
-    for item in c.pages("/api/v1/inventory", "inventory", params):
+    for item in gp.inventory(env):
         table.add_row(item["environment"], item["service"], item["kind"],
                       f"v{item['version']}", item["digest"][:19] + "…", item["since"][:19],
                       ", ".join(item["approved_by"]) or "-", item["status"])
@@ -145,7 +137,9 @@ def inventory(env: Annotated[str | None, typer.Option("--env", "-e")] = None,
 
 def whoami() -> None:
     """Who the server thinks you are, and your roles."""
-    me = _client().request("GET", "/api/v1/me")
+    import goldenpath as gp
+
+    me = gp.whoami()
     roles = ", ".join(f"{role} of {team}" for team, role in me["roles"].items()) or "no roles"
     console.print(f"{me['user']}: {roles}")
 
@@ -156,7 +150,9 @@ def audit_verify(head: Annotated[list[str] | None, typer.Option(
              "must still hold it")] = None) -> None:
     """Recompute the audit hash chain and re-hash the rows it covers (releases, evidence,
     promotions, approvals, deployments, access); exit 1 naming each edited row."""
-    result = _client().request("GET", "/api/v1/audit/verify", params={"head": head or []})
+    import goldenpath as gp
+
+    result = gp.verify_audit(head)
     if result["ok"]:
         console.print(f"[green]audit trail intact[/]: {result['events']} events and "
                       f"{result.get('rows', 0)} rows, head "
@@ -176,8 +172,9 @@ def audit_verify(head: Annotated[list[str] | None, typer.Option(
 def audit_log(service: Annotated[str | None, typer.Option(help="only this service")] = None,
               limit: Annotated[int, typer.Option(help="how many")] = 50) -> None:
     """The latest audit events: who did what, when."""
-    params: dict[str, Any] = {"limit": limit, **({"service": service} if service else {})}
-    for e in _client().request("GET", "/api/v1/events", params=params)["events"]:
+    import goldenpath as gp
+
+    for e in gp.audit_log(service, limit):
         if e["type"] != "rollout_progress":
             console.print(f"{e['seq']:>6} {e['at'][:19]} {e['actor'] or '-':<14} "
                           f"{e['type']:<20} {e['message']}", highlight=False)
@@ -186,8 +183,10 @@ def audit_log(service: Annotated[str | None, typer.Option(help="only this servic
 @users_app.command("ls")
 def users_ls() -> None:
     """Users, their roles per team and their tokens."""
+    import goldenpath as gp
+
     table = Table("user", "roles", "tokens")
-    for u in _client().request("GET", "/api/v1/users")["users"]:
+    for u in gp.admin.users():
         table.add_row(u["name"], ", ".join(f"{t}:{r}" for t, r in u["roles"].items()),
                       ", ".join(t["id"] + (" (revoked)" if t["revoked"] else "")
                                 for t in u["tokens"]))
@@ -196,17 +195,20 @@ def users_ls() -> None:
 
 @users_app.command("grant")
 def users_grant(user: str, team: Annotated[str, typer.Option(help="team, or * for all")],
-                role: Annotated[str, typer.Option(help="viewer|submitter|approver|admin")]
-                ) -> None:
+                role: Annotated[str, typer.Option(help="|".join(ROLES))]) -> None:
     """Give USER a role in a team (creates the user)."""
-    _client().request("PUT", f"/api/v1/users/{user}/roles", json={"team": team, "role": role})
+    import goldenpath as gp
+
+    gp.admin.grant(user, team, role)
     console.print(f"{user} is {role} of {team}; create a token: goldenpath tokens create {user}")
 
 
 @users_app.command("revoke")
 def users_revoke(user: str, team: Annotated[str, typer.Option(help="team")]) -> None:
     """Remove USER's role in a team."""
-    _client().request("DELETE", f"/api/v1/users/{user}/roles/{team}")
+    import goldenpath as gp
+
+    gp.admin.revoke(user, team)
     console.print(f"{user} has no role in {team} any more")
 
 
@@ -217,9 +219,9 @@ def tokens_create(user: str, name: Annotated[str, typer.Option(help="label")] = 
                            "Jupyter extension); creates USER as that service")] = False
                   ) -> None:
     """Create an API token for USER; it is shown once."""
-    kind = "delegation" if delegation else "user"
-    token = _client().request("POST", f"/api/v1/users/{user}/tokens",
-                              json={"name": name, "kind": kind})
+    import goldenpath as gp
+
+    token = gp.admin.create_token(user, name, delegation=delegation)
     label = "delegation token" if delegation else "token"
     console.print(f"{label} {token['id']} for {user} (shown once, store it now):")
     print(token["token"])
@@ -228,5 +230,7 @@ def tokens_create(user: str, name: Annotated[str, typer.Option(help="label")] = 
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: str) -> None:
     """Revoke a token by its id."""
-    _client().request("DELETE", f"/api/v1/tokens/{token_id}")
+    import goldenpath as gp
+
+    gp.admin.revoke_token(token_id)
     console.print(f"revoked {token_id}")

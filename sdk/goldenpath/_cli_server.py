@@ -31,13 +31,11 @@ def server(ctx: typer.Context,
     """Run the promotion server in the foreground."""
     if ctx.invoked_subcommand is not None:
         return
-    from goldenpath._local_server import SERVER_MODULES
-
     try:
         from goldenpath_server import Settings, serve
     except ImportError as exc:
-        if exc.name not in SERVER_MODULES and exc.name not in ("pydantic_settings", "picklescan"):
-            raise
+        if not exc.name or exc.name.split(".")[0].startswith("goldenpath"):
+            raise  # a broken install of ours, not a missing dependency: show it whole
         raise typer.BadParameter(
             f"the promotion server is not installed here (no module {exc.name})",
             param_hint="install it: pip install 'goldenpath[server]'") from None
@@ -55,7 +53,7 @@ def stop(home: Annotated[Path | None, typer.Option(
              help="leave the serving processes running (a restarted server adopts them)")]
          = False) -> None:
     """Stop the server whose state is in --home, and the serving processes it started."""
-    from goldenpath._local_server import stop_server
+    import goldenpath as gp
 
-    for what in stop_server(_home(home), keep_models=keep_models):
+    for what in gp.stop_server(_home(home), keep_models=keep_models):
         console.print(f"stopped {what}")

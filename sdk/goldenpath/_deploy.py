@@ -9,13 +9,15 @@ from typing import Any
 from goldenpath._bundle import build_bundle, check_name, default_name
 from goldenpath._client import Client
 from goldenpath._config import current
-from goldenpath._deployment import Deployment
+from goldenpath._deployment import Deployment, waiting
 from goldenpath._lineage import collect_lineage, draft_card, fingerprint, lineage_labels
 from goldenpath._local_server import ensure_server, start_server, wait_for_server
+from goldenpath._local_server import stop_server as _stop_server
 from goldenpath._progress import Progress
-from goldenpath._promotion import WAITING, Promotion
+from goldenpath._promotion import Promotion
 from goldenpath._where import locate
 from goldenpath.errors import Conflict, GoldenpathError, NotFound
+from goldenpath_api.rules import MAX_PAGE, WAITING
 
 
 def client() -> Client:
@@ -118,10 +120,10 @@ def release_app(name: str, image: str, *, port: int = 8080, team: str = "",
         c.attach_evidence(release["id"], evidence)
     if not env:
         return release
-    after = c.last_event_id(name)
+    after = c.last_seq(name)
     started = c.deploy(release["id"], env)
     if started.get("status") == WAITING:
-        return Promotion(c, started)
+        return waiting(c, started)
     return Deployment(c, c.wait(name, env, after=after))
 
 
@@ -140,11 +142,11 @@ def _ship(c: Client, archive: Path, name: str, environment: str, team: str,
         c.attach_evidence(release["id"], evidence)
     progress.done("upload", f"v{release['version']} {release['digest'][:19]}…")
     progress.start("deploy")
-    after = c.last_event_id(name)
+    after = c.last_seq(name)
     started = c.deploy(release["id"], environment)
     if started.get("status") == WAITING:
         progress.done("deploy", f"waiting for approval in {environment}")
-        return Promotion(c, started)
+        return waiting(c, started)
     progress.done("deploy", f"to {environment}")
     progress.start("live")
     info = c.wait(name, environment, after=after,
@@ -153,17 +155,23 @@ def _ship(c: Client, archive: Path, name: str, environment: str, team: str,
     return Deployment(c, info)
 
 
-def approve(name: str, env: str, comment: str = "", *, reject: bool = False) -> Any:
-    """Approve (or reject) the release of `name` waiting for approval in `env`."""
+def approvals(service: str | None = None, env: str | None = None) -> list[Promotion]:
+    """The promotions waiting for approval (of `service`, in `env`)."""
     c = client()
-    waiting = c.request("GET", "/api/v1/promotions",  # an unknown env is an error here
-                        params={"status": WAITING, "service": name,
-                                "environment": env})["promotions"]
-    if not waiting:
+    params = {"status": WAITING, "limit": MAX_PAGE, **({"service": service} if service else {}),
+              **({"environment": env} if env else {})}
+    found = c.request("GET", "/api/v1/promotions", params=params)  # unknown env: an error
+    return [waiting(c, info) for info in found["promotions"]]
+
+
+def approve(name: str, env: str, comment: str = "", *, reject: bool = False) -> Any:
+    """Approve (or reject) the release of `name` waiting for approval in `env`: the live
+    Deployment once enough approvals are in, else the Promotion still waiting."""
+    found = approvals(name, env)
+    if not found:
         raise NotFound(f"nothing of {name} waits for approval in {env}",
                        "list what waits: goldenpath approvals")
-    promotion = Promotion(c, waiting[0])
-    return promotion.reject(comment) if reject else promotion.approve(comment)
+    return found[0].reject(comment) if reject else found[0].approve(comment)
 
 
 def inventory(env: str | None = None) -> list[dict[str, Any]]:
@@ -172,9 +180,33 @@ def inventory(env: str | None = None) -> list[dict[str, Any]]:
                           {"environment": env} if env else {})
 
 
-def verify_audit() -> dict[str, Any]:
-    """Check the audit trail's hash chain on the server (`ok` False names tampered rows)."""
-    return client().request("GET", "/api/v1/audit/verify")  # type: ignore[no-any-return]
+def export_inventory(path: str | Path, env: str | None = None) -> Path:
+    """Write the inventory (of `env`, or every environment) to `path` as CSV, for auditors
+    and spreadsheets."""
+    response = client().send("GET", "/api/v1/inventory.csv",
+                             params={"environment": env} if env else {})
+    path = Path(path)
+    path.write_bytes(response.content)
+    return path
+
+
+def verify_audit(heads: list[str] | None = None) -> dict[str, Any]:
+    """Check the audit trail's hash chain on the server (`ok` False names tampered rows).
+    `heads`: "SEQ:HASH" printed by an earlier check, kept outside the database: the chain
+    must still hold each (a rewritten chain does not)."""
+    return client().request(  # type: ignore[no-any-return]
+        "GET", "/api/v1/audit/verify", params={"head": heads or []})
+
+
+def audit_log(service: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest audit events (of `service`), oldest first: who did what, when."""
+    params: dict[str, Any] = {"limit": limit, **({"service": service} if service else {})}
+    return client().request("GET", "/api/v1/events", params=params)["events"]  # type: ignore[no-any-return]
+
+
+def whoami() -> dict[str, Any]:
+    """Who the server takes you for: {"user": ..., "roles": {team: role}}."""
+    return client().request("GET", "/api/v1/me")  # type: ignore[no-any-return]
 
 
 def get(name: str, env: str | None = None) -> Deployment:
@@ -192,3 +224,10 @@ def rollback(name: str, env: str | None = None, to: int | None = None) -> Deploy
     """Put an earlier release of `name` back in `env`, with no rebuild: the one live before
     the current one (each rollback goes one further back), or version `to`."""
     return get(name, env).rollback(to=to)
+
+
+def stop_server(home: str | Path | None = None, keep_models: bool = False) -> list[str]:
+    """Stop the local promotion server whose state is in `home` (default: the configured
+    GOLDENPATH_HOME) and, unless `keep_models`, the serving processes it started; what was
+    stopped, in words (NotFound when none runs there)."""
+    return _stop_server(Path(home) if home else current().home, keep_models=keep_models)

@@ -10,10 +10,11 @@ from typing import Any
 import requests
 
 from goldenpath import _kube
-from goldenpath._client import Client
-from goldenpath._promotion import WAITING, Promotion
+from goldenpath._client import Client, reaching
+from goldenpath._promotion import Promotion
 from goldenpath._where import locate
-from goldenpath.errors import GoldenpathError, InvalidInput, PredictionFailed, ServerUnreachable
+from goldenpath.errors import GoldenpathError, InvalidInput, NotFound, PredictionFailed
+from goldenpath_api.rules import WAITING
 from goldenpath_serving._parity import PREDICT_MARKER, read_failure
 from goldenpath_serving._schema import rows_as_json
 
@@ -46,6 +47,16 @@ class Deployment:
     def version(self) -> int:
         return int(self._info["release_version"])
 
+    @property
+    def message(self) -> str:
+        """What the server last said about it (why a rollout failed, a no-op promotion)."""
+        return str(self._info.get("message") or "")
+
+    @property
+    def unchanged(self) -> bool:
+        """True when promote() found this release already live there: nothing rolled out."""
+        return bool(self._info.get("noop"))
+
     def status(self) -> dict[str, Any]:
         """The deployment's current state on the server (status, url, release, message)."""
         self._info = self._client.status(self.name, self.environment)
@@ -64,19 +75,26 @@ class Deployment:
     def answer(self, inputs: Any) -> dict[str, Any]:
         """The endpoint's whole answer for `inputs`: every output the deployment chose."""
         payload = rows_as_json(inputs)
-        try:
+        with reaching(f"the endpoint {self.url}",
+                      f"check d.status() and d.logs() for {self.name}"):
             # a Kubernetes URL may need the kubeconfig's credentials (the API server's proxy)
             response = _kube.post(self.url, "/predict", json={"inputs": payload}, timeout=60)
-        except requests.ConnectionError:
-            raise ServerUnreachable(f"the endpoint {self.url} is not answering",
-                                    f"check d.status() and d.logs() for {self.name}") from None
         if response.status_code == 400:
             raise InvalidInput(f"the endpoint refused the request: {_error_text(response)}",
                                "send rows that match the schema shown above")
         if response.status_code == 500:
             raise self._prediction_failed(response)
-        response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
+        if response.status_code >= 400:  # not the model: its process, a proxy, a timeout
+            raise PredictionFailed(f"{self.name} answered HTTP {response.status_code}: "
+                                   f"{_error_text(response)}",
+                                   f"check d.status() and d.logs() for {self.name}")
+        try:
+            return response.json()  # type: ignore[no-any-return]
+        except ValueError:
+            raise PredictionFailed(f"{self.name} answered something that is not JSON: "
+                                   f"{response.text[:200]!r}",
+                                   f"is {self.url} this deployment's endpoint? check "
+                                   "d.status()") from None
 
     def _prediction_failed(self, response: requests.Response) -> PredictionFailed:
         """The model's own exception, as its serving process logged it."""
@@ -102,6 +120,8 @@ class Deployment:
         return answer[key]
 
     def logs(self, tail: int = 200) -> str:
+        """The last `tail` log lines of its serving process (of the failed attempt, after
+        one)."""
         path = f"/api/v1/services/{self.name}/environments/{self.environment}/logs"
         return "\n".join(self._client.request("GET", path, params={"tail": tail})["lines"])
 
@@ -111,10 +131,10 @@ class Deployment:
         Returns the live Deployment, or a Promotion when the environment needs approvals
         first (p.approve() by another user, p.wait()). PolicyDenied says which policy
         failed and how to fix it."""
-        after = self._client.last_event_id(self.name)
+        after = self._client.last_seq(self.name)
         info = self._client.deploy(self.release_id, environment)
         if info.get("status") == WAITING:
-            return Promotion(self._client, info)
+            return waiting(self._client, info, self.model)
         if wait and not info.get("noop"):  # already live there: nothing to wait for
             info = self._client.wait(self.name, environment, after=after)
         return Deployment(self._client, info, self.model)
@@ -134,6 +154,17 @@ class Deployment:
         return self._client.request(  # type: ignore[no-any-return]
             "GET", f"/api/v1/releases/{self.release_id}/evidence")
 
+    def attach_evidence(self, **evidence: Any) -> dict[str, Any]:
+        """Record evidence for this release (test_report=URL, review=URL, metrics={...},
+        card=...): the release's evidence as it is now."""
+        return self._client.attach_evidence(self.release_id, evidence)
+
+    def events(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest audit events of this service here (and of its releases), oldest
+        first: who did what, when."""
+        return [e for e in self._client.events(self.name, limit=limit)
+                if e["environment"] in (self.environment, "")]
+
     def policies(self, environment: str | None = None) -> dict[str, Any]:
         """What `environment`'s policies say about this release now (each failure: fix)."""
         return self._client.request(  # type: ignore[no-any-return]
@@ -143,7 +174,7 @@ class Deployment:
     def rollback(self, wait: bool = True, to: int | None = None) -> Deployment:
         """Restore an earlier release here: the one live before this one (each rollback goes
         one further back), or version `to`."""
-        after = self._client.last_event_id(self.name)
+        after = self._client.last_seq(self.name)
         path = f"/api/v1/services/{self.name}/environments/{self.environment}/rollback"
         info = self._client.request("POST", path, json={"to": to})
         if wait:
@@ -162,17 +193,14 @@ class Deployment:
         digest = str(self._info.get("digest") or "")
         path = Path(path)
         try:
-            response = self._client.http.get(f"{self._client.base}/api/v1/bundles/{digest}",
-                                             stream=True, timeout=self._client.config.timeout)
-        except requests.ConnectionError:
-            raise ServerUnreachable(f"could not reach {self._client.base}",
-                                    "check gp.configure(server=...)") from None
-        if response.status_code != 200:
+            response = self._client.send("GET", f"/api/v1/bundles/{digest}", stream=True)
+        except NotFound:
             raise InvalidInput(f"{self.name} in {self.environment} has no bundle to export "
                                f"(an app release runs an image: {digest})",
-                               "export model releases only")
+                               "export model releases only") from None
         hasher = hashlib.sha256()
-        with open(path, "wb") as fh:
+        with response, open(path, "wb") as fh, reaching(
+                f"the goldenpath server at {self._client.base}", "export it again"):
             for chunk in response.iter_content(1 << 20):
                 hasher.update(chunk)
                 fh.write(chunk)
@@ -202,6 +230,11 @@ class Deployment:
                 f"display:inline-block'><b>{html.escape(self.name)}</b> · "
                 f"{html.escape(self.environment)} · <span style='color:{color}'>"
                 f"{html.escape(str(info.get('status')))}</span><table>{rows}</table></div>")
+
+
+def waiting(client: Client, info: dict[str, Any], model: Any = None) -> Promotion:
+    """The Promotion `info` describes, becoming a Deployment (of `model`) once live."""
+    return Promotion(client, info, lambda live: Deployment(client, live, model))
 
 
 def _error_text(response: requests.Response) -> str:

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import html
-import time
+from collections.abc import Callable
 from typing import Any
 
 from goldenpath._client import Client
 from goldenpath.errors import Conflict, DeploymentFailed
-
-WAITING = "waiting_for_approval"
+from goldenpath_api.rules import REJECTED, WAITING
 
 
 class Promotion:
-    """A release asked into an environment that needs approvals before it rolls out."""
+    """A release asked into an environment that needs approvals before it rolls out.
 
-    def __init__(self, client: Client, info: dict[str, Any]) -> None:
+    `deployment` makes the Deployment it becomes once live (given by whoever holds the
+    Deployment class: this module never imports it, so the two do not import each other)."""
+
+    def __init__(self, client: Client, info: dict[str, Any],
+                 deployment: Callable[[dict[str, Any]], Any]) -> None:
         self._client = client
         self._info = info
+        self._deployment = deployment
 
     @property
     def id(self) -> str:
@@ -40,6 +44,30 @@ class Promotion:
         return str(self._info["status"])
 
     @property
+    def version(self) -> int:
+        """The version of the release waiting."""
+        return int(self._info["release_version"])
+
+    @property
+    def requested_by(self) -> str:
+        return str(self._info.get("requested_by") or "")
+
+    @property
+    def required_approvals(self) -> int:
+        return int(self._info.get("required_approvals") or 0)
+
+    @property
+    def approvals_missing(self) -> int:
+        """How many more approvals it needs before it rolls out."""
+        granted = sum(a.get("decision") == "approve" for a in self.approvals)
+        return max(0, self.required_approvals - granted)
+
+    @property
+    def policy_outcome(self) -> str:
+        """What the environment's policies said about the release (pass, warn, fail)."""
+        return str(self._info.get("policy_outcome") or "")
+
+    @property
     def approvals(self) -> list[dict[str, Any]]:
         return list(self._info.get("approvals") or [])
 
@@ -48,7 +76,8 @@ class Promotion:
         return list(self._info.get("policy_results") or [])
 
     def refresh(self) -> Promotion:
-        self._info = self._client.request("GET", f"/api/v1/promotions/{self.id}")
+        """Read the promotion's state on the server again."""
+        self._info = self._client.promotion(self.id)
         return self
 
     def approve(self, comment: str = "", wait: bool = True) -> Any:
@@ -60,15 +89,21 @@ class Promotion:
         self._decide("reject", comment, False)
         return self.refresh()
 
-    def wait(self, timeout: float = 3600.0, poll: float = 1.0) -> Any:
-        """Block until the promotion is decided: the live Deployment, or Conflict if rejected."""
-        deadline = time.monotonic() + timeout
-        while self.refresh().status == WAITING:
-            if time.monotonic() > deadline:
-                raise DeploymentFailed(f"{self.service} still waits for approval in "
-                                       f"{self.environment}", "ask an approver: goldenpath "
-                                       f"approve {self.service} --env {self.environment}")
-            time.sleep(poll)
+    def wait(self, timeout: float = 3600.0) -> Any:
+        """Block until the promotion is decided: the live Deployment, or Conflict if rejected.
+
+        Follows the service's event stream: it wakes on this promotion's approvals,
+        rejection and rollout, and reads the promotion's state when the stream (re)opens."""
+
+        def decided(event: dict[str, Any] | None) -> bool | None:
+            if event is not None and (event.get("data") or {}).get("promotion_id") != self.id:
+                return None
+            return True if self.refresh().status != WAITING else None
+
+        self._client.follow(self.service, None, decided, timeout=timeout, expired=lambda: (
+            DeploymentFailed(f"{self.service} still waits for approval in {self.environment} "
+                             f"after {timeout:.0f}s", "ask an approver: goldenpath approve "
+                             f"{self.service} --env {self.environment}")))
         return self._live()
 
     def _decide(self, decision: str, comment: str, wait: bool) -> Any:
@@ -79,19 +114,17 @@ class Promotion:
         return self
 
     def _live(self, wait: bool = True) -> Any:
-        from goldenpath._deployment import Deployment
-
-        if self.status == "rejected" or self._info.get("status") == "rejected":
+        if self.status == REJECTED:
             raise Conflict(f"{self.service} was rejected for {self.environment}",
                            "read the approvers' comments: p.approvals")
         info = (self._client.wait(self.service, self.environment) if wait
                 else self._client.status(self.service, self.environment))
-        return Deployment(self._client, info)
+        return self._deployment(info)
 
     def __repr__(self) -> str:
         return (f"<Promotion {self.service} v{self._info.get('release_version')} → "
                 f"{self.environment}: {self.status} ({len(self.approvals)}/"
-                f"{self._info.get('required_approvals')} approvals)>")
+                f"{self.required_approvals} approvals)>")
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<li>{html.escape(a['user'])} {html.escape(a['decision'])}d"
