@@ -31,8 +31,10 @@ export PYTHON
 step "install: python test tools and the extension"
 python -m pip install -q "pytest-jupyter[server]>=0.6" "hatch-jupyter-builder>=0.5" \
   "hatchling>=1.5" "jupyterlab>=4,<5" ipywidgets || die "pip install failed"
-python -c "import goldenpath" 2>/dev/null || python -m pip install -q -e "$REPO" \
-  || die "the goldenpath SDK is not installed and could not be installed"
+# the tests start a real promotion server: the goldenpath distribution with its server extra
+python -c "import goldenpath, goldenpath_server, fastapi, sqlalchemy, uvicorn" 2>/dev/null \
+  || python -m pip install -q -e "$REPO[server]" \
+  || die "the goldenpath SDK and server are not installed and could not be installed"
 
 npm_ci() {  # npm ci unless node_modules already matches the lockfile
   local dir="$1"
@@ -42,7 +44,14 @@ npm_ci() {  # npm ci unless node_modules already matches the lockfile
   fi
 }
 python "$EXT/scripts/source_hash.py" --check || die "the committed labextension is stale"
+# the panel's contract: the rules it shares with the server, and the types from the OpenAPI
+# document (tsc then refuses a field the contract lacks)
+python "$EXT/scripts/gen_rules.py" --check || die "src/_rules.ts is stale"
 npm_ci "$EXT"
+if [[ -f "$REPO/docs/openapi.json" ]]; then
+  (cd "$EXT" && npx openapi-typescript ../docs/openapi.json --enum-values -o src/_openapi.ts \
+    --check) || die "src/_openapi.ts is stale: run npm run gen:api in jupyter_ext and commit it"
+fi
 (cd "$EXT" && npm run build:prod) || die "building the labextension failed"
 python -m pip install -q --no-build-isolation --no-deps --force-reinstall "$EXT" \
   || die "pip install of goldenpath_jupyter failed"

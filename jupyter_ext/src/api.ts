@@ -6,6 +6,8 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import type { components } from './_openapi';
+
 import {
   GpEvent,
   Me,
@@ -82,15 +84,19 @@ export class GoldenpathApi {
   }
 
   async services(): Promise<ServiceSummary[]> {
-    return (await this.request<{ services: ServiceSummary[] }>('api/services')).services;
+    return (await this.request<Answer<'ServicePage'>>('api/services')).services;
   }
 
-  service(name: string): Promise<Service> {
-    return this.request(`api/services/${encodeURIComponent(name)}`);
+  async service(name: string): Promise<Service> {
+    const found = await this.request<Answer<'ServiceDetail'>>(
+      `api/services/${encodeURIComponent(name)}`);
+    return found as Service; // the contract leaves each release's input schema open
   }
 
-  release(id: string): Promise<Release> {
-    return this.request(`api/releases/${encodeURIComponent(id)}`);
+  async release(id: string): Promise<Release> {
+    const found = await this.request<Answer<'ReleaseDetail'>>(
+      `api/releases/${encodeURIComponent(id)}`);
+    return found as Release;
   }
 
   async events(after: number, service = '', limit = 200): Promise<GpEvent[]> {
@@ -98,41 +104,59 @@ export class GoldenpathApi {
     if (service) {
       query.set('service', service);
     }
-    return (await this.request<{ events: GpEvent[] }>(`api/events?${query}`)).events;
+    return (await this.request<Answer<'EventList'>>(`api/events?${query}`)).events;
   }
 
+  /** The governed promotion, as the SDK asks for it: a deployment, or a promotion waiting
+   * for approval. */
   promote(releaseId: string, environment: string): Promise<unknown> {
-    return this.post(`api/releases/${encodeURIComponent(releaseId)}/deployments`, {
-      environment
-    });
+    const body: Body<'DeployRequest'> = { environment };
+    return this.post(`api/releases/${encodeURIComponent(releaseId)}/promotions`, body);
   }
 
   rollback(service: string, environment: string): Promise<unknown> {
-    return this.post(`${envPath(service, environment)}/rollback`, {});
+    const body: Body<'RollbackRequest'> = {};
+    return this.post(`${envPath(service, environment)}/rollback`, body);
   }
 
   approve(
     releaseId: string,
     environment: string,
-    decision: 'approve' | 'reject',
+    decision: NonNullable<Body<'DecisionRequest'>['decision']>,
     comment: string
   ): Promise<unknown> {
-    return this.post(`api/releases/${encodeURIComponent(releaseId)}/approvals`, {
-      environment,
-      decision,
-      comment
+    const body: Body<'DecisionRequest'> = { environment, decision, comment };
+    return this.post(`api/releases/${encodeURIComponent(releaseId)}/approvals`, body);
+  }
+
+  /**
+   * The server's event stream through the Jupyter proxy (GET /api/v1/events/stream):
+   * `after` resumes after that chain position; without it, from now on. The browser's
+   * EventSource reconnects by itself after a dropped connection, sending Last-Event-ID.
+   */
+  eventStream(after: number | null = null): EventSource {
+    const query = new URLSearchParams();
+    if (after !== null) {
+      query.set('after', String(after));
+    }
+    if (this.settings.token) {
+      query.set('token', this.settings.token); // EventSource cannot send headers
+    }
+    const base = URLExt.join(this.settings.baseUrl, 'goldenpath', 'api', 'events', 'stream');
+    return new EventSource(query.toString() ? `${base}?${query}` : base, {
+      withCredentials: true
     });
   }
 
   async logs(service: string, environment: string, tail = 200): Promise<string[]> {
     return (
-      await this.request<{ lines: string[] }>(`${envPath(service, environment)}/logs?tail=${tail}`)
+      await this.request<Answer<'LogLines'>>(`${envPath(service, environment)}/logs?tail=${tail}`)
     ).lines;
   }
 
   /** Environment names in promotion order, or null when the server does not publish them. */
   async environments(): Promise<string[] | null> {
-    const found = await this.optional<{ environments: { name: string }[] }>('api/environments');
+    const found = await this.optional<Answer<'EnvironmentList'>>('api/environments');
     return found ? found.environments.map(e => e.name) : null;
   }
 
@@ -145,14 +169,14 @@ export class GoldenpathApi {
     if (service) {
       query.set('service', service);
     }
-    const found = await this.optional<{ promotions: Promotion[] }>(`api/promotions?${query}`);
+    const found = await this.optional<Answer<'PromotionList'>>(`api/promotions?${query}`);
     return found?.promotions ?? [];
   }
 
   /** The caller's roles, or null when this server has no roles API (404). */
   async me(): Promise<Me | null> {
     try {
-      const me = await this.request<Me>('api/me');
+      const me = await this.request<Answer<'Me'>>('api/me');
       return me && typeof me.roles === 'object' ? me : null;
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
@@ -185,6 +209,10 @@ export class GoldenpathApi {
     return this.request(path, { method: 'POST', body: JSON.stringify(body) });
   }
 }
+
+/** A request body or an answer exactly as the contract (docs/openapi.json) defines it. */
+type Body<Name extends keyof components['schemas']> = components['schemas'][Name];
+type Answer<Name extends keyof components['schemas']> = components['schemas'][Name];
 
 function envPath(service: string, environment: string): string {
   return `api/services/${encodeURIComponent(service)}/environments/${encodeURIComponent(environment)}`;

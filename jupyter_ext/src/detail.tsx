@@ -70,7 +70,7 @@ export function ServiceDetail(props: DetailProps): JSX.Element {
       ))}
       <h3>Releases</h3>
       {releases.map(r => (
-        <ReleaseCard key={r.id} release={r} />
+        <ReleaseCard key={r.id} api={props.api} release={r} />
       ))}
       <h3>Recent events</h3>
       <ul className="gp-events">
@@ -179,7 +179,7 @@ function PromotionCard(props: DetailProps & { promotion: Promotion }): JSX.Eleme
         {given} of {p.required_approvals} approval{p.required_approvals === 1 ? '' : 's'}
         {approvals.map((a, i) => (
           <div key={i}>
-            {a.decision === 'approve' ? '✓ approved by' : '✗ rejected by'} {a.user ?? a.by}
+            {a.decision === 'approve' ? '✓ approved by' : '✗ rejected by'} {a.user}
             {a.comment && `: “${a.comment}”`}
           </div>
         ))}
@@ -259,12 +259,21 @@ function TryIt(props: {
   );
 }
 
-function ReleaseCard({ release }: { release: Release }): JSX.Element {
+/** A release; opened, it loads the release's governance (policy results, approvals), which
+ * a service's detail does not carry. */
+function ReleaseCard(props: { api: GoldenpathApi; release: Release }): JSX.Element {
+  const [detail, setDetail] = React.useState<Release | null>(null);
+  const release = detail ?? props.release;
+  const open = (e: React.SyntheticEvent<HTMLDetailsElement>) => {
+    if (e.currentTarget.open && !detail) {
+      props.api.release(props.release.id).then(setDetail, () => undefined);
+    }
+  };
   const policies = policyViews(release);
   const lineage = lineageOf(release);
   const card = modelCard(release);
   return (
-    <details className="gp-release">
+    <details className="gp-release" onToggle={open}>
       <summary>
         <b>v{release.version}</b> <code>{shortDigest(release.digest)}</code>{' '}
         <span className="gp-muted">by {release.created_by} · {age(release.created_at)} ago</span>
@@ -286,7 +295,7 @@ function ReleaseCard({ release }: { release: Release }): JSX.Element {
         <ul className="gp-approvals">
           {(release.approvals ?? []).map((a, i) => (
             <li key={i}>
-              {a.decision === 'approve' ? 'approved by' : 'rejected by'} {a.user ?? a.by ?? 'someone'}{' '}
+              {a.decision === 'approve' ? 'approved by' : 'rejected by'} {a.user || 'someone'}{' '}
               {a.environment && <>for <b>{a.environment}</b></>} {a.comment && `“${a.comment}”`}
             </li>
           ))}

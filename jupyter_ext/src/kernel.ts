@@ -4,6 +4,8 @@
  * Pure functions; the panel sends the code with kernel.requestExecute.
  */
 
+import { SERVICE_NAME_HINT, SERVICE_NAME_PATTERN } from './_rules';
+
 export const MARKER = '__goldenpath_panel__';
 
 export interface Candidate {
@@ -71,7 +73,7 @@ export function readMarked<T>(stdout: string): T | null {
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SAMPLE = /^[A-Za-z_][A-Za-z0-9_.]*(\[[A-Za-z0-9_:,\s-]*\])?(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
-export const SERVICE_NAME = /^[a-z0-9]([a-z0-9-]{0,50}[a-z0-9])?$/;
+export const SERVICE_NAME = new RegExp(SERVICE_NAME_PATTERN);
 
 export interface DeployRequest {
   variable: string;
@@ -87,7 +89,7 @@ export function validateDeploy(req: DeployRequest): string {
     return 'pick a model variable from the notebook';
   }
   if (!SERVICE_NAME.test(req.name)) {
-    return 'name: lowercase letters, digits and dashes (e.g. churn-model)';
+    return `name: ${SERVICE_NAME_HINT} (e.g. churn-model)`;
   }
   if (req.sample.trim() && !SAMPLE.test(req.sample.trim())) {
     return 'sample: a variable or a slice of one, e.g. X_test[:5]';

@@ -1,30 +1,50 @@
 /**
- * The panel's domain logic, free of JupyterLab and React so jest can test it:
- * the promotion server's shapes, grouping by environment, ages, roles, and the
- * "Try it" form generated from a release's input schema.
+ * The panel's domain logic, free of JupyterLab and React so jest can test it: grouping by
+ * environment, ages, roles, policies, events. The wire shapes and the shared rules are not
+ * written here: they come from the generated contract (_openapi.ts, from docs/openapi.json)
+ * and goldenpath_api's rules (_rules.ts); `npm run gen:api` regenerates both.
  */
+import { type components, grantRoleValues } from './_openapi';
+import * as rules from './_rules';
 
-export type Status = 'rolling_out' | 'live' | 'failed' | 'waiting_for_approval' | string;
+export const { WAITING, LIVE } = rules;
+/** The path a release takes when the server does not publish its environments. */
+export const DEFAULT_ENVIRONMENTS: readonly string[] = rules.DEFAULT_ENVIRONMENTS;
 
-export interface Deployment {
-  service: string;
-  environment: string;
-  status: Status;
-  url: string;
-  message: string;
-  release_id: string;
-  release_version: number;
-  digest: string;
-  previous_release_id?: string | null;
-  target?: string;
-  updated_at: string;
-}
+type Schemas = components['schemas'];
 
+/**
+ * The fields of contract schema `Name` that the panel reads (`Read`), and those it reads
+ * only when present (`Optional`): tsc refuses a field name the contract lacks.
+ */
+type Wire<
+  Name extends keyof Schemas,
+  Read extends keyof Schemas[Name],
+  Optional extends keyof Schemas[Name] = never
+> = Pick<Schemas[Name], Read> & Partial<Pick<Schemas[Name], Optional>>;
+
+/** Contract fields the panel reads with a type of its own (a wider status, the open input
+ * schema read as `Schema`); a key the contract lacks is refused. */
+type Retyped<
+  Name extends keyof Schemas,
+  T extends { [K in keyof T]: K extends keyof Schemas[Name] ? unknown : never }
+> = T;
+
+type Known = Schemas['Deployment']['status'] | Schemas['Promotion']['status'];
+/** A status the contract names, or one a newer server sends (shown as it comes). */
+export type Status = Known | (string & {});
+
+export type Deployment = Wire<'Deployment',
+  'service' | 'environment' | 'url' | 'message' | 'release_id' | 'release_version' | 'digest' |
+  'updated_at', 'previous_release_id' | 'target'> & Retyped<'Deployment', { status: Status }>;
+
+/** One column of a release's input schema (the contract leaves the schema open). */
 export interface Column {
   name: string;
   dtype: string;
 }
 
+/** How the panel reads a release's input schema (the bundle's, written by the SDK). */
 export interface Schema {
   kind: 'dataframe' | 'ndarray' | 'tensor' | string;
   columns?: Column[];
@@ -33,6 +53,7 @@ export interface Schema {
   json_schema?: unknown;
 }
 
+/** What a policy engine reported: read tolerantly by policyViews (names vary by engine). */
 export interface PolicyResult {
   policy?: string;
   name?: string;
@@ -43,100 +64,52 @@ export interface PolicyResult {
   fix?: string;
 }
 
-export interface Approval {
-  environment?: string;
-  decision: string;
-  user?: string;
-  by?: string;
-  comment?: string;
-  at?: string;
-  created_at?: string;
-}
+export type Approval = Wire<'EnvironmentApproval', 'decision' | 'user',
+  'comment' | 'environment' | 'at'>;
 
-export interface Release {
-  id: string;
-  service: string;
-  version: number;
-  kind: string;
-  digest: string;
-  size: number;
-  image: string;
-  bento_tag: string;
-  schema: Schema | null;
-  spec: Record<string, any> | null;
-  created_by: string;
-  created_at: string;
-  policy_results?: unknown;
-  approvals?: Approval[] | null;
-  /** lineage, card (markdown), card_draft, metrics, parity, ... attached to the release */
-  evidence?: Record<string, any> | null;
-}
+/** A release as GET /releases/{id} describes it; in a service's detail the governance
+ * fields (policy_results, approvals) are absent. */
+export type Release = Wire<'ReleaseDetail',
+  'id' | 'service' | 'version' | 'kind' | 'digest' | 'size' | 'image' | 'bento_tag' |
+  'created_by' | 'created_at', 'approvals'> & Retyped<'ReleaseDetail', {
+    schema: Schema | null;
+    spec: Record<string, any> | null;
+    /** lineage, card (markdown), card_draft, metrics, parity, ... attached to the release */
+    evidence?: Record<string, any> | null;
+    policy_results?: unknown;
+  }>;
 
-export interface ServiceSummary {
-  name: string;
-  kind: string;
-  team: string;
-  created_at: string;
-  deployments: Deployment[];
-}
+export type ServiceSummary = Wire<'ServiceSummary', 'name' | 'kind' | 'team' | 'created_at'> &
+  Retyped<'ServiceSummary', { deployments: Deployment[] }>;
 
-export interface Service extends ServiceSummary {
-  releases: Release[];
-}
+export type Service = ServiceSummary & Retyped<'ServiceDetail', { releases: Release[] }>;
 
-export interface GpEvent {
-  id: number;
-  at: string;
-  service: string;
-  environment: string;
-  release_id: string;
-  type: string;
-  message: string;
-  data: Record<string, unknown>;
-}
+/** An audit event (GET /events, and each message of the event stream). */
+export type GpEvent = Wire<'Event',
+  'id' | 'at' | 'service' | 'environment' | 'release_id' | 'type' | 'message' | 'data', 'seq'>;
 
 /** A request to put a release into an environment (GET /api/v1/promotions). */
-export interface Promotion {
-  id: string;
-  service: string;
-  release_id: string;
-  release_version: number;
-  environment: string;
-  status: string;
-  requested_by: string;
-  required_approvals: number;
-  approvals: Approval[];
-  policy_outcome?: string;
-  policy_results?: unknown;
-  created_at: string;
-  decided_at?: string | null;
-}
-
-export const WAITING = 'waiting_for_approval';
+export type Promotion = Wire<'Promotion',
+  'id' | 'service' | 'release_id' | 'release_version' | 'environment' | 'requested_by' |
+  'required_approvals' | 'created_at', 'policy_outcome' | 'decided_at'> &
+  Retyped<'Promotion', { status: Status; approvals: Approval[]; policy_results?: unknown }>;
 
 /** GET /api/v1/me; null when the server has no roles API (then nothing is hidden by role). */
-export interface Me {
-  user: string;
-  roles: Record<string, string>;
-}
+export type Me = Wire<'Me', 'user'> & Retyped<'Me', { roles: Record<string, string> }>;
 
-export const DEFAULT_ENVIRONMENTS = ['dev', 'staging', 'prod'];
-
-export const STATUS_LABELS: Record<string, string> = {
-  live: 'live',
-  rolling_out: 'rolling out',
-  failed: 'failed',
-  waiting_for_approval: 'waiting for approval'
+export const STATUS_LABELS: Partial<Record<Known, string>> = {
+  [rules.ROLLING_OUT]: 'rolling out',
+  [rules.WAITING]: 'waiting for approval'
 };
 
 export function statusLabel(status: Status): string {
-  return STATUS_LABELS[status] ?? String(status).replace(/_/g, ' ');
+  return STATUS_LABELS[status as Known] ?? String(status).replace(/_/g, ' ');
 }
 
 /** Environments in promotion order: the known ones first, then any others seen. */
 export function environmentsOf(
   services: ServiceSummary[],
-  known: string[] = DEFAULT_ENVIRONMENTS
+  known: readonly string[] = DEFAULT_ENVIRONMENTS
 ): string[] {
   const seen = new Set<string>();
   for (const s of services) {
@@ -167,7 +140,7 @@ export interface EnvironmentGroup {
 /** Services grouped by environment (promotion order), empty environments left out. */
 export function groupByEnvironment(
   services: ServiceSummary[],
-  known: string[] = DEFAULT_ENVIRONMENTS,
+  known: readonly string[] = DEFAULT_ENVIRONMENTS,
   waiting: Promotion[] = []
 ): EnvironmentGroup[] {
   const byName = new Map(services.map(s => [s.name, s]));
@@ -239,16 +212,21 @@ export function age(iso: string, now: number = Date.now()): string {
 }
 
 /** The environment after `env` in promotion order, or '' at the end of the path. */
-export function nextEnvironment(env: string, order: string[] = DEFAULT_ENVIRONMENTS): string {
+export function nextEnvironment(
+  env: string,
+  order: readonly string[] = DEFAULT_ENVIRONMENTS
+): string {
   const i = order.indexOf(env);
   return i >= 0 && i + 1 < order.length ? order[i + 1] : '';
 }
 
 export type Action = 'promote' | 'rollback' | 'approve' | 'deploy';
 
-/** The server's roles, lowest first; a higher role can do what a lower one can. */
-export const ROLES = ['viewer', 'submitter', 'approver', 'admin'];
-const NEEDS: Record<Action, string> = {
+/** The server's roles (the contract's enum), lowest first; a higher role can do what a lower
+ * one can. */
+export const ROLES: readonly string[] = grantRoleValues;
+type Role = (typeof grantRoleValues)[number];
+const NEEDS: Record<Action, Role> = {
   deploy: 'submitter',
   promote: 'submitter',
   rollback: 'submitter',
@@ -268,7 +246,7 @@ export function allowed(me: Me | null, team: string, action: Action): boolean {
   if (!me || typeof me.roles !== 'object' || me.roles === null) {
     return true;
   }
-  const best = Math.max(rank(me.roles[team]), rank(me.roles['*']));
+  const best = Math.max(rank(me.roles[team]), rank(me.roles[rules.ANY_TEAM]));
   return best >= rank(NEEDS[action]);
 }
 

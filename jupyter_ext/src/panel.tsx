@@ -20,8 +20,14 @@ import {
   WAITING
 } from './model';
 
-const POLL_MS = 2000;
-const FULL_REFRESH_MS = 30000;
+/** Reconnect delays after the stream closed for good (an HTTP error), growing. */
+const RECONNECT_MS = [1000, 3000, 10000, 30000];
+/** While the stream is down, poll slowly; while it is up, refresh rarely (ages, anything
+ * that changed without an event). */
+const FALLBACK_POLL_MS = 15000;
+const QUIET_REFRESH_MS = 60000;
+/** Events come in bursts (a rollout's steps): one reload per burst. */
+const BURST_MS = 250;
 
 interface State {
   info: ServerInfo | null;
@@ -43,9 +49,21 @@ function App(props: { api: GoldenpathApi; access: KernelAccess }): JSX.Element {
   const [selected, setSelected] = React.useState<string | null>(null);
   const [deploying, setDeploying] = React.useState(false);
   const [approvalsApi, setApprovalsApi] = React.useState(true);
+  const [streaming, setStreaming] = React.useState(false);
   const lastEvent = React.useRef(0);
+  /** the newest chain position seen: where a reopened stream resumes */
+  const lastSeq = React.useRef<number | null>(null);
   const selectedRef = React.useRef<string | null>(null);
   selectedRef.current = selected;
+
+  const seen = (events: GpEvent[]) => {
+    for (const e of events) {
+      lastEvent.current = Math.max(lastEvent.current, e.id);
+      if (typeof e.seq === 'number') {
+        lastSeq.current = Math.max(lastSeq.current ?? 0, e.seq);
+      }
+    }
+  };
 
   const load = React.useCallback(async () => {
     try {
@@ -60,9 +78,7 @@ function App(props: { api: GoldenpathApi; access: KernelAccess }): JSX.Element {
         api.services(), api.me(), api.environments(), api.promotions(WAITING),
         api.events(lastEvent.current)
       ]);
-      if (events.length) {
-        lastEvent.current = Math.max(lastEvent.current, ...events.map(e => e.id));
-      }
+      seen(events);
       const name = selectedRef.current;
       const detail = name ? await api.service(name).catch(() => null) : null;
       setState(s => ({ info, services, me, detail, environments, waiting, problem: null,
@@ -72,33 +88,66 @@ function App(props: { api: GoldenpathApi; access: KernelAccess }): JSX.Element {
     }
   }, [api]);
 
-  // Live updates: poll the event log; any new event reloads what is shown.
+  // Live updates: follow the server's event stream; each burst of events reloads what is
+  // shown. A slow poll stands in while the stream is down.
   React.useEffect(() => {
     let stopped = false;
-    let lastFull = Date.now();
-    void load();
-    const tick = async () => {
+    let source: EventSource | null = null;
+    let failures = 0;
+    let burst = 0;
+    let reconnect = 0;
+    let poll = 0;
+    const reload = () => {
+      if (!burst) {
+        burst = window.setTimeout(() => { burst = 0; void load(); }, BURST_MS);
+      }
+    };
+    const pollEvery = (ms: number) => {
+      window.clearInterval(poll);
+      poll = window.setInterval(() => void load(), ms);
+    };
+    const connect = () => {
       if (stopped) {
         return;
       }
-      try {
-        const fresh = await api.events(lastEvent.current);
-        if (fresh.length || Date.now() - lastFull > FULL_REFRESH_MS) {
-          lastFull = Date.now();
-          await load();
+      const stream = api.eventStream(lastSeq.current);
+      source = stream;
+      stream.onopen = () => {
+        failures = 0;
+        setStreaming(true);
+        pollEvery(QUIET_REFRESH_MS);
+        reload(); // whatever happened while it was down
+      };
+      stream.onmessage = (message: MessageEvent<string>) => {
+        let event: GpEvent;
+        try {
+          event = JSON.parse(message.data) as GpEvent;
+        } catch {
+          return;
         }
-      } catch (error) {
-        setState(s => ({ ...s, problem: problemOf(error) }));
-        await load();
-      }
-      if (!stopped) {
-        timer = window.setTimeout(tick, POLL_MS);
-      }
+        seen([event]);
+        setState(s => ({ ...s, events: mergeEvents(s.events, [event]) }));
+        reload();
+      };
+      stream.onerror = () => {
+        setStreaming(false);
+        pollEvery(FALLBACK_POLL_MS);
+        if (stream.readyState === EventSource.CLOSED) {
+          // refused (an HTTP error): the browser gives up, so we try again, more slowly
+          stream.close();
+          reconnect = window.setTimeout(connect,
+            RECONNECT_MS[Math.min(failures++, RECONNECT_MS.length - 1)]);
+        } // else CONNECTING: the browser reconnects by itself, sending Last-Event-ID
+      };
     };
-    let timer = window.setTimeout(tick, POLL_MS);
+    pollEvery(FALLBACK_POLL_MS);
+    void load().then(connect);
     return () => {
       stopped = true;
-      window.clearTimeout(timer);
+      source?.close();
+      window.clearTimeout(burst);
+      window.clearTimeout(reconnect);
+      window.clearInterval(poll);
     };
   }, [load]);
 
@@ -110,6 +159,11 @@ function App(props: { api: GoldenpathApi; access: KernelAccess }): JSX.Element {
       <span className="gp-title">Deployments</span>
       <span className="gp-server" title="promotion server (via the Jupyter proxy)">
         {server ? `server: ${server}` : ''}
+      </span>
+      <span className="gp-live" data-live={streaming ? 'stream' : 'poll'}
+        title={streaming ? 'live: following the server\'s event stream'
+          : `the event stream is not connected: refreshing every ${FALLBACK_POLL_MS / 1000}s`}>
+        {streaming ? '● live' : '○ polling'}
       </span>
       <button className="jp-mod-styled gp-button" onClick={() => setDeploying(!deploying)}>
         Deploy…

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from _platform import Platform
+from goldenpath_jupyter._proxy import UnnamedEvents
 from tornado.httpclient import HTTPClientError
 
 
@@ -36,7 +37,8 @@ async def read_stream(jp_fetch: Any, enough: Callable[[list[dict[str, Any]]], bo
                           if not line.startswith(":"))
             if "data" in fields:
                 event = json.loads(fields["data"])
-                assert fields["id"] == str(event["seq"]) and fields["event"] == event["type"]
+                assert fields["id"] == str(event["seq"]) and event["type"]
+                assert "event" not in fields  # unnamed: EventSource's onmessage gets them all
                 events.append(event)
         if enough(events):
             read_enough = True
@@ -113,3 +115,11 @@ async def test_the_stream_requires_jupyter_auth(jp_fetch: Any) -> None:
                        headers={"Authorization": "token not-the-jupyter-token"},
                        follow_redirects=False)
     assert r.code in (302, 403), r.code
+
+
+def test_event_lines_are_dropped_even_across_chunk_boundaries() -> None:
+    relay = UnnamedEvents()
+    frame = b'id: 7\nevent: rollout_progress\ndata: {"seq": 7}\n\n'
+    out = b"".join(relay.feed(frame[i:i + 5]) for i in range(0, len(frame), 5))
+    assert out == b'id: 7\ndata: {"seq": 7}\n\n'
+    assert relay.feed(b": keep-alive\n\n") == b": keep-alive\n\n"  # comments pass at once
