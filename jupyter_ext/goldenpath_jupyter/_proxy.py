@@ -124,6 +124,7 @@ class PromotionServer:
             headers["Last-Event-ID"] = last_event_id
         status: list[int] = []
         refused: list[bytes] = []
+        unnamed = UnnamedEvents()
 
         def on_header(line: str) -> None:
             if not status and line.startswith("HTTP/"):
@@ -133,7 +134,7 @@ class PromotionServer:
             if status and status[0] != 200:
                 refused.append(chunk)
             else:
-                on_chunk(chunk)
+                on_chunk(unnamed.feed(chunk))
 
         # an open stream holds a connection for as long as the panel is open: its own client,
         # so it never queues the panel's other requests behind it (max_clients), no timeout
@@ -211,6 +212,19 @@ class PromotionServer:
                              f"could not reach {where} ({response.error})", HOW_TO_CONFIGURE)
         return Answer(response.code, response.body or b"",
                       response.headers.get("Content-Type", "application/json"))
+
+
+class UnnamedEvents:
+    """Drops the `event:` line of each server-sent event, so the browser's EventSource hands
+    every event to `onmessage` (it has no listener for "any type"; the type stays in the JSON
+    data). Complete lines pass at once; only a line cut by a chunk boundary waits for its end."""
+
+    def __init__(self) -> None:
+        self._partial = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        return b"".join(line + b"\n" for line in lines if not line.startswith(b"event:"))
 
 
 def _kubernetes_route(url: str) -> tuple[dict[str, str], dict[str, Any]]:
