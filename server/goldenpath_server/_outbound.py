@@ -57,7 +57,7 @@ class Outbound:
             raise ConfigurationError(f"{what} {_safe(url)} is not an http(s) URL",
                                      "use https://host/path")
         try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, None)}
+            addresses = {str(info[4][0]) for info in socket.getaddrinfo(parts.hostname, None)}
         except OSError:
             return  # not resolvable now: checked again when it connects
         bad = sorted(a for a in addresses if self.blocked(a, parts.hostname))

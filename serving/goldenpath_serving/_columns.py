@@ -65,7 +65,7 @@ def json_schema(column: dict[str, Any]) -> dict[str, Any]:
     if kind == "category":
         return {"enum": [*column.get("categories", []), None],
                 "description": "one of the training categories, or null for missing"}
-    return {
+    by_kind: dict[str, dict[str, Any]] = {
         "integer": {"type": "integer"},
         "nullable-integer": {"type": ["integer", "null"]},
         "number": {"type": ["number", "null"], "description": "null for a missing value"},
@@ -73,7 +73,8 @@ def json_schema(column: dict[str, Any]) -> dict[str, Any]:
         "nullable-boolean": {"type": ["boolean", "null"]},
         "string": {"type": ["string", "null"]},
         "datetime": {"type": ["string", "null"], "format": "date-time"},
-    }.get(kind, {})
+    }
+    return by_kind.get(kind, {})
 
 
 def convert(column: dict[str, Any], values: list[Any]) -> Any:

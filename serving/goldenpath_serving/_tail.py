@@ -53,7 +53,7 @@ async def _call_with_timeout(self: Any, scope: Any, receive: Any, send: Any) -> 
 
     timer = loop.call_later(self.timeout, expire)
     task = asyncio.ensure_future(self.app(scope, receive, send_and_mark))
-    task.add_done_callback(lambda _: started.done() or started.set_result(None))
+    task.add_done_callback(lambda _: None if started.done() else started.set_result(None))
     try:
         await started
     except TimeoutError:

@@ -4,7 +4,7 @@ TargetError with a reason (the Kubernetes target's vocabulary, kept apart from i
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
@@ -25,7 +25,7 @@ class ClusterErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: Any, _tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: Any, _tb: Any) -> Literal[False]:
         if isinstance(exc, urllib3.exceptions.HTTPError):
             raise TargetError(f"the Kubernetes API server at {self.host} is unreachable "
                               f"({type(exc).__name__}); the rollout stopped. Retry the deploy "

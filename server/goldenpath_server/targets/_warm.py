@@ -111,6 +111,7 @@ class Zygote:
         with self._lock:
             if self._coming == modules:
                 self._coming = set()
+            old: subprocess.Popen[str] | None
             if not ready or self._closed:
                 old = new
             else:

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import urllib3
 from kubernetes import client as k8s
@@ -39,6 +39,13 @@ from goldenpath_server.targets._template import (
 from goldenpath_serving._parity import answer_differences, describe
 
 FIELD_MANAGER = "goldenpath"
+
+
+def cast_pod(pod: Any) -> Any:
+    """The client's models type every field Optional; a listed pod has what we read."""
+    return cast(Any, pod)
+
+
 UNREACHABLE_GRACE_S = 5.0
 _PLURALS = {"ServiceAccount": "serviceaccounts", "Service": "services",
             "Deployment": "deployments", "PodDisruptionBudget": "poddisruptionbudgets",
@@ -128,7 +135,7 @@ class KubernetesTarget:
             pods = self.core.list_namespaced_pod(
                 self.settings.namespace, label_selector=f"app.kubernetes.io/name={name}",
                 _request_timeout=10).items
-            for pod in pods:
+            for pod in map(cast_pod, pods):
                 containers = [c.name for c in (pod.spec.init_containers or [])] + \
                     [c.name for c in pod.spec.containers]
                 for container in containers:
@@ -220,7 +227,7 @@ class KubernetesTarget:
             self.settings.namespace, _request_timeout=10,
             label_selector=f"goldenpath.dev/release={rollout.release_id},"
                            f"app.kubernetes.io/name={rollout.service}").items
-        for pod in pods:
+        for pod in map(cast_pod, pods):
             # An init container that failed (fetch-bundle: digest mismatch, a pin the image
             # lacks) fails the same way on every retry: report it at once, with its message.
             for status in pod.status.init_container_statuses or []:
@@ -265,7 +272,7 @@ class KubernetesTarget:
             ns, _request_timeout=10, label_selector=f"goldenpath.dev/release="
                                                     f"{rollout.release_id}").items
         checked = 0
-        for pod in pods:
+        for pod in map(cast_pod, pods):
             if pod.metadata.deletion_timestamp or pod.status.phase != "Running":
                 continue
             path = f"/api/v1/namespaces/{ns}/pods/{pod.metadata.name}:{MODEL_PORT}/proxy/predict"
