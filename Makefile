@@ -22,5 +22,9 @@ cluster-down:
 bench:         ## benchmarks vs BentoML and MLflow; rewrites docs/benchmarks.md (~15 min)
 	bench/run_all.sh
 
-lint:
-	.venv/bin/ruff check sdk server serving tests
+lint:          ## ruff and mypy over every package (CI runs both)
+	.venv/bin/ruff check sdk server serving tests bench
+	.venv/bin/mypy $(MYPY_PATHS)
+
+MYPY_PATHS = sdk/goldenpath sdk/goldenpath_api server/goldenpath_server serving/goldenpath_serving \
+	jupyter_ext/goldenpath_jupyter
