@@ -11,9 +11,10 @@ such fields have a default here and are not `required` in the document.
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from typing_extensions import TypeAliasType  # pydantic's own dependency (3.11 lacks it)
 
 from goldenpath_api import rules
 
@@ -376,46 +377,72 @@ class RevokedToken(WireModel):
 
 
 # -- request bodies --------------------------------------------------------------------
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a number is needed, not true or false")
+    return value
+
+
+# numbers of a request body: 2 and 2.0 are both the integer 2 (as in JSON Schema), `false`
+# is no number (pydantic would read it as 0)
+Integer = Annotated[int, BeforeValidator(_no_bool)]
+Number = Annotated[float, BeforeValidator(_no_bool)]
+
+
+# JSON a caller declares (lineage, data): integers are 64-bit, as the policies' CEL holds
+# them; a larger number is read as a floating-point number, as JSON clients read it anyway
+# (a 2**70 in lineage made every later policy evaluation of the release fail with a 500)
+_Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+JsonValue = TypeAliasType("JsonValue", Union[None, bool, _Int64, float, str,  # noqa: UP007
+                                             list["JsonValue"], dict[str, "JsonValue"]])
+
+
+class RequestModel(WireModel):
+    """A request body."""
+
+
 ENV_NAME_PATTERN = rules.ENVIRONMENT_NAME_PATTERN
 OPTIONAL_TEAM_PATTERN = rf"^$|{rules.TEAM_PATTERN}"
 
 
-class DeployRequest(WireModel):
+class DeployRequest(RequestModel):
     environment: str = Field("dev", max_length=63, pattern=ENV_NAME_PATTERN)
 
 
-class Resources(WireModel):
-    cpu: float = Field(0.0, ge=0, le=1024)
-    memory_gb: float = Field(0.0, ge=0, le=4096)
-    replicas: int = Field(1, ge=1, le=100)
-    gpu: int = Field(0, ge=0, le=16)
+class Resources(RequestModel):
+    cpu: Number = Field(0.0, ge=0, le=1024)
+    memory_gb: Number = Field(0.0, ge=0, le=4096)
+    replicas: Integer = Field(1, ge=1, le=100)
+    gpu: Integer = Field(0, ge=0, le=16)
 
 
-class AppReleaseRequest(WireModel):
+class AppReleaseRequest(RequestModel):
     image: str = Field(description="registry/name@sha256:<digest>", max_length=512,
                        pattern=rules.DIGEST_IMAGE_PATTERN)
-    port: int = Field(8080, ge=1, le=65535)
+    port: Integer = Field(8080, ge=1, le=65535)
     team: str = Field("", max_length=63, pattern=OPTIONAL_TEAM_PATTERN)
     resources: Resources | None = None
 
 
-class RollbackRequest(WireModel):
-    to: int | None = Field(None, ge=1, le=rules.MAX_INT,
+class RollbackRequest(RequestModel):
+    # the bounds before the validator: after it, pydantic would write them as ge/le
+    to: Annotated[int, Field(ge=1, le=rules.MAX_INT), BeforeValidator(_no_bool)] | None = Field(
+        None,
                            description="the version to restore (default: the one live "
                                        "before the current one)")
 
 
-class TeamChange(WireModel):
+class TeamChange(RequestModel):
     team: str = Field(max_length=63, pattern=OPTIONAL_TEAM_PATTERN)
 
 
-class DecisionRequest(WireModel):
+class DecisionRequest(RequestModel):
     environment: str = Field(max_length=63)
     decision: Decision = "approve"
     comment: str = Field("", max_length=4000)
 
 
-class EvidenceDeclaration(WireModel):
+class EvidenceDeclaration(RequestModel):
     """What a caller may declare about a release (recorded as declared by the caller).
 
     The server's own checks (scan, pinned, unpinned, parity) are not accepted: 403. Extra
@@ -425,22 +452,22 @@ class EvidenceDeclaration(WireModel):
     model_config = ConfigDict(extra="allow",
                               json_schema_extra={"additionalProperties": False})
 
-    lineage: dict[str, Any] | None = None
+    lineage: dict[str, JsonValue] | None = None
     card: str | None = Field(None, max_length=256_000)
     card_draft: str | None = Field(None, max_length=256_000)
-    metrics: dict[str, float] | None = Field(None, max_length=200)
-    data: list[dict[str, Any]] | None = Field(None, max_length=100)
+    metrics: dict[str, Number] | None = Field(None, max_length=200)
+    data: list[dict[str, JsonValue]] | None = Field(None, max_length=100)
     test_report: str | None = Field(None, max_length=2048)
     review: str | None = Field(None, max_length=2048)
 
 
-class Grant(WireModel):
+class Grant(RequestModel):
     team: str = Field(max_length=63, pattern=rf"^\*$|{rules.TEAM_PATTERN}",
                       description="a team, or * for every team")
     role: Role
 
 
-class NewToken(WireModel):
+class NewToken(RequestModel):
     name: str = Field("", max_length=200)
     kind: TokenKind = "user"
 
@@ -452,7 +479,8 @@ __all__ = [
     "EventList", "Evidence", "EvidenceDeclaration", "Grant", "Health", "InventoryItem",
     "InventoryLinks", "InventoryPage", "LogLines", "Me", "NewToken", "Page", "PolicyEvaluation",
     "PolicyResult", "Promotion", "PromotionList", "PromotionSummary", "Release",
-    "ReleaseDetail", "Resources", "RevokedToken", "RollbackRequest", "Rollout", "RolloutList",
+    "ReleaseDetail", "RequestModel", "Resources", "RevokedToken", "RollbackRequest", "Rollout",
+    "RolloutList",
     "Service", "ServiceDetail", "ServicePage", "ServiceSummary", "TeamChange", "TokenInfo",
     "User", "UserList",
 ]

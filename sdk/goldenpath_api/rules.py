@@ -64,5 +64,6 @@ CURSOR_PATTERN: Final = r"^[A-Za-z0-9_-]{1,2048}$"
 CURSOR_FORMAT: Final = "goldenpath-cursor"
 CURSOR_HINT: Final = ("pass the `next` value of the previous page, or leave `after` out to "
                       "start from the first page")
-# the largest number a counter or position takes (a 64-bit database integer)
-MAX_INT: Final = 2**63 - 1
+# the largest count, version or position a request may name: what every JSON client holds
+# exactly (JavaScript's safe integers), and well inside the database's 64-bit integers
+MAX_INT: Final = 2**53 - 1

@@ -7,6 +7,7 @@ document allows is never refused for a rule it does not state (tests/contract/).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import Route
 
 from goldenpath_api import rules
 from goldenpath_api.models import Error
@@ -97,10 +98,15 @@ PageLimit = Annotated[int, Query(
     ge=1, le=rules.MAX_INT,
     description=f"rows per page; more than {rules.MAX_PAGE} is served as {rules.MAX_PAGE} "
                 "(follow `next` for the rest)")]
-Cursor = Annotated[str | None, Query(
-    pattern=rules.CURSOR_PATTERN, max_length=2048,
-    json_schema_extra={"format": rules.CURSOR_FORMAT},
-    description="the `next` of the previous page (opaque); leave it out for the first page")]
+_CURSOR = "the `next` of the previous page (opaque); leave it out for the first page"
+# each listing's cursors are its own (a services cursor is refused by the inventory): the
+# formats say so, and tests/contract teaches Schemathesis to make them
+ServicesCursor = Annotated[str | None, Query(
+    pattern=rules.CURSOR_PATTERN, max_length=2048, description=_CURSOR,
+    json_schema_extra={"format": rules.CURSOR_FORMAT + "-services"})]
+InventoryCursor = Annotated[str | None, Query(
+    pattern=rules.CURSOR_PATTERN, max_length=2048, description=_CURSOR,
+    json_schema_extra={"format": rules.CURSOR_FORMAT + "-inventory"})]
 Position = Annotated[int, Query(ge=0, le=rules.MAX_INT,
                                 description="after this audit event id (0: from the start)")]
 
@@ -161,15 +167,21 @@ def describe_invalid(exc: RequestValidationError) -> tuple[str, str, list[dict[s
     return "; ".join(problems), hint, details
 
 
-def allowed_methods(app: FastAPI, request: Request) -> list[str]:
-    """Every method some route serves at this request's path (Starlette names only the
-    first route's, and one path may have several routes: GET and DELETE)."""
-    methods: set[str] = set()
-    for route in app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method the server takes at `path`, as the document lists them (one path may
+    have several routes, GET and DELETE; Starlette's own 405 names the first one's only)."""
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allow", None)
+    if table is None:
+        table = []
+        for template, operations in openapi_document(app).get("paths", {}).items():
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            methods = {m.upper() for m in operations}
+            table.append((re.compile(regex), methods | ({"HEAD"} if "GET" in methods else set())))
+        for route in app.routes:  # the document's own routes (/openapi.json, /docs)
+            if isinstance(route, Route) and not route.include_in_schema and route.methods:
+                table.append((route.path_regex, set(route.methods)))
+        app.state.allow = table
+    return sorted({m for regex, methods in table if regex.fullmatch(path) for m in methods})
 
 
 def install(app: FastAPI) -> None:
@@ -187,7 +199,7 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            allowed = allowed_methods(app, request)
+            allowed = allowed_methods(app, request.url.path)
             headers["Allow"] = ", ".join(allowed)
             body = {"code": "method_not_allowed",
                     "message": f"{request.method} is not allowed on {request.url.path}",
@@ -204,6 +216,8 @@ def install(app: FastAPI) -> None:
 
 # -- the document ----------------------------------------------------------------------
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_COLLAPSED = ("not allowed: with an empty id the path is another route's, which does not take "
+              "this method (the Allow header names those it does)")
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:
@@ -214,13 +228,15 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     doc = get_openapi(title=app.title, version=app.version, description=app.description,
                       routes=app.routes, separate_input_output_schemas=False)
-    for operations in doc.get("paths", {}).values():
+    for path, operations in doc.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.get("responses", {})
             fastapi_422 = responses.get("422", {}).get("content", {}).get(
                 "application/json", {}).get("schema", {}).get("$ref", "")
             if fastapi_422.endswith("/HTTPValidationError"):
                 del responses["422"]
+            if "{" in path:  # an empty id collapses the path onto another route's
+                responses.setdefault("405", {"description": _COLLAPSED})
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
                     response["content"] = {"application/json": {"schema": _ERROR_REF}}

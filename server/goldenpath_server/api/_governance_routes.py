@@ -16,8 +16,8 @@ from goldenpath_server.api._contract import (
     AuditHeads,
     ContractRoute,
     CSVResponse,
-    Cursor,
     EnvironmentFilter,
+    InventoryCursor,
     PageLimit,
     PromotionId,
     PromotionLimit,
@@ -89,7 +89,7 @@ def attach_evidence(release_id: ReleaseId, body: models.EvidenceDeclaration,
 @router.get("/inventory", response_model=models.InventoryPage, responses=errors(304, *READ))
 async def inventory(request: Request, platform: PlatformDep, cache: ListingCacheDep,
                     _: Viewer, environment: EnvironmentFilter = None,
-                    limit: PageLimit = DEFAULT_LIMIT, after: Cursor = None) -> Response:
+                    limit: PageLimit = DEFAULT_LIMIT, after: InventoryCursor = None) -> Response:
     """One page of the inventory by (environment, service); `next` is the cursor of the
     page after it (null on the last), to pass back as `after`."""
     return await page(request, platform, cache, "inventory", limit, after, 2,

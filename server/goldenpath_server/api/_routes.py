@@ -18,7 +18,6 @@ from goldenpath_server.api._contract import (
     WRITE,
     BundleDigest,
     ContractRoute,
-    Cursor,
     EnvironmentName,
     EventLimit,
     LogTail,
@@ -29,6 +28,7 @@ from goldenpath_server.api._contract import (
     RolloutLimit,
     ServiceFilter,
     ServiceName,
+    ServicesCursor,
     content,
     errors,
 )
@@ -46,7 +46,7 @@ ARCHIVE_BODY = {"requestBody": {"required": True, "description": "the exported .
 @router.get("/services", response_model=models.ServicePage,
             responses=errors(304, 400, 401, 403))
 async def list_services(request: Request, platform: PlatformDep, cache: ListingCacheDep,
-                        _: Viewer, limit: PageLimit = DEFAULT_LIMIT, after: Cursor = None
+                        _: Viewer, limit: PageLimit = DEFAULT_LIMIT, after: ServicesCursor = None
                         ) -> Response:
     """One page of services by name, each with its deployments; `next` is the cursor of the
     page after it (null on the last), to pass back as `after`."""
