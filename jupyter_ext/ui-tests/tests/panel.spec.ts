@@ -16,6 +16,8 @@ test('deploy shows live, Promote moves it to staging', async ({ page }) => {
   await page.sidebar.openTab('goldenpath-deployments');
   const panel = page.locator('#goldenpath-deployments');
   await expect(panel.locator('.gp-title')).toHaveText('Deployments');
+  // live updates come from the server's event stream through the Jupyter proxy, not a timer
+  await expect(panel.locator('.gp-live')).toHaveAttribute('data-live', 'stream', { timeout: 30000 });
 
   const devRow = panel.locator('.gp-row[data-service="iris"][data-env="dev"]');
   await expect(devRow.locator('.gp-status')).toHaveText('live', { timeout: 60000 });
@@ -127,6 +129,7 @@ test('unreachable server and empty states say what to do', async ({ page }) => {
   const error = panel.locator('.gp-error');
   await expect(error).toContainText('could not reach http://gp.invalid:8731');
   await expect(error).toContainText('How to fix: start one with `goldenpath server`');
+  await expect(panel.locator('.gp-live')).toHaveAttribute('data-live', 'poll');  // no stream
   await page.locator('#jp-left-stack').screenshot({ path: path.join(ARTIFACTS, 'panel-unreachable.png') });
 
   up = true;
