@@ -49,8 +49,7 @@ python "$EXT/scripts/source_hash.py" --check || die "the committed labextension 
 python "$EXT/scripts/gen_rules.py" --check || die "src/_rules.ts is stale"
 npm_ci "$EXT"
 if [[ -f "$REPO/docs/openapi.json" ]]; then
-  (cd "$EXT" && npx openapi-typescript ../docs/openapi.json --enum-values -o src/_openapi.ts \
-    --check) || die "src/_openapi.ts is stale: run npm run gen:api in jupyter_ext and commit it"
+  (cd "$EXT" && npx openapi-typescript ../docs/openapi.json -o src/_openapi.d.ts --check) || die "src/_openapi.d.ts is stale: run npm run gen:api in jupyter_ext and commit it"
 fi
 (cd "$EXT" && npm run build:prod) || die "building the labextension failed"
 python -m pip install -q --no-build-isolation --no-deps --force-reinstall "$EXT" \

@@ -1,10 +1,10 @@
 /**
  * The panel's domain logic, free of JupyterLab and React so jest can test it: grouping by
  * environment, ages, roles, policies, events. The wire shapes and the shared rules are not
- * written here: they come from the generated contract (_openapi.ts, from docs/openapi.json)
+ * written here: they come from the generated contract (_openapi.d.ts, from docs/openapi.json)
  * and goldenpath_api's rules (_rules.ts); `npm run gen:api` regenerates both.
  */
-import { type components, grantRoleValues } from './_openapi';
+import type { components } from './_openapi';
 import * as rules from './_rules';
 
 export const { WAITING, LIVE } = rules;
@@ -222,10 +222,10 @@ export function nextEnvironment(
 
 export type Action = 'promote' | 'rollback' | 'approve' | 'deploy';
 
-/** The server's roles (the contract's enum), lowest first; a higher role can do what a lower
- * one can. */
-export const ROLES: readonly string[] = grantRoleValues;
-type Role = (typeof grantRoleValues)[number];
+/** The server's roles, lowest first (goldenpath_api's ladder; tsc checks each is one the
+ * contract's Grant.role names); a higher role can do what a lower one can. */
+type Role = Schemas['Grant']['role'];
+export const ROLES: readonly Role[] = rules.ROLES;
 const NEEDS: Record<Action, Role> = {
   deploy: 'submitter',
   promote: 'submitter',
@@ -234,7 +234,7 @@ const NEEDS: Record<Action, Role> = {
 };
 
 function rank(role: string | undefined): number {
-  return role ? ROLES.indexOf(role) + 1 : 0;
+  return role ? ROLES.indexOf(role as Role) + 1 : 0;
 }
 
 /**

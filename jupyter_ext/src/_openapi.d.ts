@@ -1013,11 +1013,11 @@ export interface components {
             card_draft?: string | null;
             /** Data */
             data?: {
-                [key: string]: unknown;
+                [key: string]: components["schemas"]["JsonValue"];
             }[] | null;
             /** Lineage */
             lineage?: {
-                [key: string]: unknown;
+                [key: string]: components["schemas"]["JsonValue"];
             } | null;
             /** Metrics */
             metrics?: {
@@ -1118,6 +1118,9 @@ export interface components {
              */
             next: string | null;
         };
+        JsonValue: boolean | number | string | components["schemas"]["JsonValue"][] | {
+            [key: string]: components["schemas"]["JsonValue"];
+        } | null;
         /** LogLines */
         LogLines: {
             /** Lines */
@@ -1677,6 +1680,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     environments_api_v1_environments_get: {
@@ -2116,6 +2128,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     get_release_api_v1_releases__release_id__get: {
@@ -2167,6 +2188,15 @@ export interface operations {
             };
             /** @description no such service, release, environment, promotion, user or token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2229,6 +2259,15 @@ export interface operations {
             };
             /** @description no such service, release, environment, promotion, user or token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2300,6 +2339,15 @@ export interface operations {
             };
             /** @description no such service, release, environment, promotion, user or token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2383,6 +2431,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     attach_evidence_api_v1_releases__release_id__evidence_post: {
@@ -2438,6 +2495,15 @@ export interface operations {
             };
             /** @description no such service, release, environment, promotion, user or token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2514,6 +2580,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     promote_api_v1_releases__release_id__promotions_post: {
@@ -2569,6 +2644,15 @@ export interface operations {
             };
             /** @description no such service, release, environment, promotion, user or token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2712,6 +2796,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     create_app_release_api_v1_services__name__app_releases_post: {
@@ -2768,6 +2861,15 @@ export interface operations {
             };
             /** @description no such service, release, environment, promotion, user or token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2845,6 +2947,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     undeploy_api_v1_services__name__environments__environment__delete: {
@@ -2897,6 +3008,15 @@ export interface operations {
             };
             /** @description no such service, release, environment, promotion, user or token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2977,6 +3097,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     rollback_api_v1_services__name__environments__environment__rollback_post: {
@@ -3035,6 +3164,15 @@ export interface operations {
             };
             /** @description no such service, release, environment, promotion, user or token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3115,6 +3253,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     upload_release_api_v1_services__name__releases_post: {
@@ -3178,6 +3325,15 @@ export interface operations {
             };
             /** @description no such service, release, environment, promotion, user or token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3266,6 +3422,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description a concurrent change won, or the current state forbids it */
             409: {
                 headers: {
@@ -3326,6 +3491,15 @@ export interface operations {
             };
             /** @description no such service, release, environment, promotion, user or token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3424,6 +3598,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description a concurrent change won, or the current state forbids it */
             409: {
                 headers: {
@@ -3493,6 +3676,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     create_token_api_v1_users__user__tokens_post: {
@@ -3548,6 +3740,15 @@ export interface operations {
             };
             /** @description no such service, release, environment, promotion, user or token */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3625,42 +3826,3 @@ export interface operations {
         };
     };
 }
-type FlattenedDeepRequired<T> = {
-    [K in keyof T]-?: FlattenedDeepRequired<T[K] extends unknown[] | undefined | null ? Extract<T[K], unknown[]>[number] : T[K]>;
-};
-type ReadonlyArray<T> = [
-    Exclude<T, undefined>
-] extends [
-    unknown[]
-] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
-export const pathsApiV1PromotionsGetParametersQueryStatusAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<paths>["/api/v1/promotions"]["get"]["parameters"]["query"]["status"]> = ["waiting_for_approval", "approved", "rejected", "denied", "deployed"];
-export const approvalDecisionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Approval"]["decision"]> = ["approve", "reject"];
-export const createdTokenKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CreatedToken"]["kind"]> = ["user", "delegation"];
-export const decisionRequestDecisionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DecisionRequest"]["decision"]> = ["approve", "reject"];
-export const deploymentStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Deployment"]["status"]> = ["rolling_out", "live", "failed"];
-export const environmentApprovalDecisionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentApproval"]["decision"]> = ["approve", "reject"];
-export const environmentPoliciesActionsValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentPolicies"]["actions"][string]> = ["enforce", "warn", "off"];
-export const environmentPoliciesDefault_actionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentPolicies"]["default_action"]> = ["enforce", "warn", "off"];
-export const environmentPolicyResultActionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EnvironmentPolicyResult"]["action"]> = ["enforce", "warn", "off"];
-export const grantRoleValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Grant"]["role"]> = ["viewer", "submitter", "approver", "admin"];
-export const inventoryItemKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InventoryItem"]["kind"]> = ["model", "app"];
-export const inventoryItemPolicy_outcomeAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InventoryItem"]["policy_outcome"]> = ["pass", "warn", "fail"];
-export const inventoryItemStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["InventoryItem"]["status"]> = ["rolling_out", "live", "failed"];
-export const meRolesValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Me"]["roles"][string]> = ["viewer", "submitter", "approver", "admin"];
-export const meToken_kindAnyOf0Values: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Me"]["token_kind"]> = ["user", "delegation"];
-export const newTokenKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["NewToken"]["kind"]> = ["user", "delegation"];
-export const policyEvaluationOutcomeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PolicyEvaluation"]["outcome"]> = ["pass", "warn", "fail"];
-export const policyResultActionValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PolicyResult"]["action"]> = ["enforce", "warn", "off"];
-export const promotionPolicy_outcomeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Promotion"]["policy_outcome"]> = ["pass", "warn", "fail"];
-export const promotionStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Promotion"]["status"]> = ["waiting_for_approval", "approved", "rejected", "denied", "deployed"];
-export const promotionSummaryPolicy_outcomeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PromotionSummary"]["policy_outcome"]> = ["pass", "warn", "fail"];
-export const promotionSummaryStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PromotionSummary"]["status"]> = ["waiting_for_approval", "approved", "rejected", "denied", "deployed"];
-export const releaseKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Release"]["kind"]> = ["model", "app"];
-export const releaseDetailKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ReleaseDetail"]["kind"]> = ["model", "app"];
-export const rolloutReasonValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Rollout"]["reason"]> = ["deploy", "promotion", "rollback"];
-export const rolloutStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Rollout"]["status"]> = ["running", "succeeded", "failed"];
-export const serviceKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Service"]["kind"]> = ["model", "app"];
-export const serviceDetailKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ServiceDetail"]["kind"]> = ["model", "app"];
-export const serviceSummaryKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ServiceSummary"]["kind"]> = ["model", "app"];
-export const tokenInfoKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["TokenInfo"]["kind"]> = ["user", "delegation"];
-export const userRolesValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["User"]["roles"][string]> = ["viewer", "submitter", "approver", "admin"];
