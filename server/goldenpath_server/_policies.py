@@ -59,7 +59,7 @@ class PolicySet:
     def evaluate(self, context: dict[str, Any], track: str, environment: str,
                  actions: dict[str, str], default_action: str) -> dict[str, Any]:
         """Run every rule of `track` (and common) for `environment`; failures say why."""
-        activation = {k: celpy.json_to_cel(v) for k, v in context.items()}
+        activation = {k: celpy.json_to_cel(_cel_safe(v)) for k, v in context.items()}
         results = []
         for policy in self.policies:
             if policy.track not in ("common", track):
@@ -134,3 +134,20 @@ def _compile(env: celpy.Environment, raw: dict[str, Any], path: Path) -> Policy:
     return Policy(name=name, track=str(raw.get("track", "common")),
                   expression=str(raw["expression"]), message=str(raw["message"]),
                   hint=str(raw.get("hint", "")), program=program, detail=detail)
+
+
+_INT64 = 2**63
+
+
+def _cel_safe(value: Any) -> Any:
+    """CEL integers are 64-bit: a larger one in declared evidence (any caller's JSON) is
+    compared as a double instead of failing every later evaluation of the release."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _cel_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cel_safe(v) for v in value]
+    return value

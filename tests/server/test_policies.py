@@ -43,6 +43,13 @@ def test_the_default_model_track_with_full_evidence_passes() -> None:
         "bundle-scanned"}
 
 
+def test_an_integer_beyond_64_bits_in_declared_evidence_still_evaluates() -> None:
+    evidence = {"lineage": {"git_commit": "abc", "rows": 2**70}, "card": "# card",
+                "metrics": {"auc": 0.9}, "parity": {"passed": True}, "pinned": True,
+                "scan": {"clean": True}}
+    assert _evaluate(evidence, declared=("lineage",))["outcome"] == "pass"
+
+
 def test_each_missing_piece_of_evidence_fails_its_policy_with_a_fix() -> None:
     result = _evaluate({"metrics": {"auc": 0.5}})
     failed = {r["name"]: r for r in result["results"] if not r["passed"]}
