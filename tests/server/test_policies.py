@@ -44,7 +44,8 @@ def test_the_default_model_track_with_full_evidence_passes() -> None:
 
 
 def test_an_integer_beyond_64_bits_in_declared_evidence_still_evaluates() -> None:
-    evidence = {"lineage": {"git_commit": "abc", "rows": 2**70}, "card": "# card",
+    evidence = {"lineage": {"git_commit": "abc", "mlflow_params": {"rows": 2**70}},
+                "card": "# card",
                 "metrics": {"auc": 0.9}, "parity": {"passed": True}, "pinned": True,
                 "scan": {"clean": True}}
     assert _evaluate(evidence, declared=("lineage",))["outcome"] == "pass"
