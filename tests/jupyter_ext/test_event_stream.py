@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from _platform import Platform
-from goldenpath_jupyter._proxy import UnnamedEvents
 from tornado.httpclient import HTTPClientError
+
+from goldenpath_jupyter._proxy import UnnamedEvents
 
 
 async def read_stream(jp_fetch: Any, enough: Callable[[list[dict[str, Any]]], bool],
