@@ -7,8 +7,8 @@ from typing import Any
 
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
-from tornado.iostream import StreamClosedError
 from jupyter_server.utils import url_path_join
+from tornado.iostream import StreamClosedError
 
 from goldenpath_jupyter._config import GoldenpathJupyter
 from goldenpath_jupyter._proxy import Answer, PromotionServer, ProxyError
@@ -106,7 +106,7 @@ class EventStreamHandler(_Handler):
 
         def on_chunk(chunk: bytes) -> None:
             nonlocal opened
-            if self._gone or self.request.connection.stream.closed():  # type: ignore[attr-defined]
+            if self._gone or self.request.connection.stream.closed():  # type: ignore[union-attr]
                 raise StreamClosedError()  # ends the server's stream too
             if not opened:
                 opened = True

@@ -199,7 +199,7 @@ def _pickle_modules(pickled: bytes, full: bool = False) -> set[str]:
     for opcode, arg, _pos in pickletools.genops(io.BytesIO(pickled)):
         name = opcode.name
         if name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-            strings.append(arg)
+            strings.append(str(arg))
         elif name == "MEMOIZE" and strings:
             memo[len(memo)] = strings[-1]
         elif name in ("BINGET", "LONG_BINGET", "GET") and arg in memo:

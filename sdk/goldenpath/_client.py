@@ -243,7 +243,8 @@ class EventStream:
         with reaching(f"the event stream of {self._base}",
                       "check that the server runs: goldenpath status SERVICE"):
             data: list[str] = []
-            for line in self._response.iter_lines(decode_unicode=True):
+            for raw in self._response.iter_lines(decode_unicode=True):
+                line = raw if isinstance(raw, str) else raw.decode()
                 if line:  # id:, event: and comments say nothing that data: does not
                     if line.startswith("data:"):
                         data.append(line[5:].lstrip())

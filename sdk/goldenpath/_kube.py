@@ -113,7 +113,8 @@ def _credentials(path: str, context: str, _mtime: float) -> Route:
     config.load_kube_config(config_file=path, context=context, client_configuration=cfg,
                             persist_config=False)
     # the client's own view of what to send (a bearer token's key varies by version)
-    headers = {auth["key"]: auth["value"] for auth in cfg.auth_settings().values()
+    settings: dict[str, Any] = dict(cfg.auth_settings())
+    headers = {auth["key"]: auth["value"] for auth in settings.values()
                if auth.get("in") == "header" and auth.get("value")}
     return Route(headers=headers, ca_file=cfg.ssl_ca_cert,
                  verify=bool(cfg.verify_ssl), cert_file=cfg.cert_file, key_file=cfg.key_file)

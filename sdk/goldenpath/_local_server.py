@@ -98,6 +98,7 @@ def stop_server(home: Path, keep_models: bool = False, timeout: float = 30.0) ->
     if not keep_models:
         models = _serving_processes(home)
         for proc in models:
+            assert isinstance(proc, psutil.Process)
             try:
                 proc.terminate()
             except psutil.Error:

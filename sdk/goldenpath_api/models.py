@@ -393,8 +393,9 @@ Number = Annotated[float, BeforeValidator(_no_bool)]
 # them; a larger number is read as a floating-point number, as JSON clients read it anyway
 # (a 2**70 in lineage made every later policy evaluation of the release fail with a 500)
 _Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-JsonValue = TypeAliasType("JsonValue", Union[None, bool, _Int64, float, str,  # noqa: UP007
-                                             list["JsonValue"], dict[str, "JsonValue"]])
+# (mypy cannot follow the recursion: its two lines carry an ignore)
+JsonValue = TypeAliasType("JsonValue", Union[  # type: ignore[misc] # noqa: UP007
+    None, bool, _Int64, float, str, list["JsonValue"], dict[str, "JsonValue"]])  # type: ignore[misc]
 
 
 class RequestModel(WireModel):
