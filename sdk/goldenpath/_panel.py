@@ -12,6 +12,10 @@ def panel(environments: Sequence[str] = DEFAULT_ENVIRONMENTS, sdk: Any = None) -
     """A widget table of your deployments with Promote / Rollback buttons (needs ipywidgets).
 
     Imported on call: `import goldenpath` must work in kernels without ipywidgets."""
+    import sys
+
     from goldenpath.widgets import DeploymentsTable
 
-    return DeploymentsTable(environments=environments, sdk=sdk).widget
+    # the SDK's own facade (the package that exposes this function), handed in, not imported
+    facade = sdk if sdk is not None else sys.modules[__name__.rpartition(".")[0]]
+    return DeploymentsTable(facade, environments=environments).widget

@@ -41,14 +41,12 @@ def _ipywidgets() -> Any:
 class DeploymentsTable:
     """One row per (service, environment): version, status, endpoint, actions.
 
-    `sdk` is the goldenpath module (default) or anything with its list() and get(); tests
-    pass a stand-in server that fails."""
+    `sdk` is the goldenpath module (gp.panel() passes it: this module does not import the
+    facade, which imports it) or anything with its list() and get(); tests pass a stand-in
+    server that fails."""
 
-    def __init__(self, environments: Sequence[str] = DEFAULT_ENVIRONMENTS,
-                 sdk: Any = None) -> None:
+    def __init__(self, sdk: Any, environments: Sequence[str] = DEFAULT_ENVIRONMENTS) -> None:
         widgets = _ipywidgets()
-        if sdk is None:
-            import goldenpath as sdk
         self.sdk = sdk
         self.environments = tuple(environments)
         self._w = widgets
