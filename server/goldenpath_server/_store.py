@@ -36,6 +36,9 @@ class Store:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.write_lock = threading.RLock()
         self._head_file = settings.audit_head_file
+        # bumped after every commit: in-process readers (the event stream) wake on it at
+        # once, instead of waiting for their next poll of the database
+        self.commits = 0
 
     def migrate(self) -> int:
         """Bring the schema up to date; returns how many earlier rows the trail now covers."""
@@ -63,6 +66,7 @@ class Store:
                 yield db
                 event = db.info.get("gp_event")
                 head = (event.seq, event.hash) if event is not None else None
+            self.commits += 1
             if head is not None and self._head_file is not None:
                 _audit.write_head(self._head_file, *head)
 
