@@ -27,14 +27,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from goldenpath_api.errors import AuthError, Conflict, InvalidInput, NotFound, PermissionDenied
-from goldenpath_api.rules import ANY_TEAM, ROLES, TEAM_NAME
+from goldenpath_api.rules import ANY_TEAM, ROLES, TEAM_NAME, USER_NAME_PATTERN
 from goldenpath_server._db import RoleBindingRow, TokenRow, UserRow, utcnow
 
 TOKEN_KINDS = ("user", "delegation")
 LOCAL_USER = "local-user"
 BOOTSTRAP_USER = "admin"
-_USER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,199}$")
-TEAM = TEAM_NAME
+_USER = re.compile(USER_NAME_PATTERN)
 
 
 def rank(role: str | None) -> int:
@@ -159,7 +158,7 @@ class Access:
     def grant(self, db: Session, user: str, team: str, role: str) -> dict[str, Any]:
         if role not in ROLES:
             raise InvalidInput(f"unknown role {role!r}", f"use one of: {', '.join(ROLES)}")
-        if team != ANY_TEAM and not TEAM.match(team):
+        if team != ANY_TEAM and not TEAM_NAME.match(team):
             raise InvalidInput(f"invalid team name {team[:80]!r}",
                                "use lowercase letters, digits and '-' (at most 63), or * for "
                                "every team")

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from goldenpath_api.errors import Conflict, InvalidInput
-from goldenpath_api.rules import DIGEST_IMAGE, TEAM_HINT, TEAM_NAME
+from goldenpath_api.rules import DIGEST_IMAGE, DIGEST_IMAGE_HINT, TEAM_HINT, TEAM_NAME
 from goldenpath_server import _audit
 from goldenpath_server._access import Actor, Principal, as_principal
 from goldenpath_server._bundles import ArtifactStore, Upload
@@ -63,9 +63,7 @@ class Releases:
                            ) -> dict[str, Any]:
         self.check_submitter(as_principal(actor), service, team)
         if len(image) > 512 or not DIGEST_IMAGE.match(image):
-            raise InvalidInput(
-                f"image {image!r} is not pinned by digest",
-                "tags move; pass the immutable digest, e.g. registry/app@sha256:<64 hex>")
+            raise InvalidInput(f"image {image!r} is not pinned by digest", DIGEST_IMAGE_HINT)
         digest = image.rsplit("@", 1)[1]
         return self._add(service, "app", team, actor, digest=digest, size=0, image=image,
                          spec={"port": port, "resources": resources or {}})
