@@ -127,11 +127,11 @@ def main() -> None:
             lap("package (models.create + bentos.build + export)")
             release = c.upload("phases", bundle.archive)
             lap("upload + server ingest (unpack, scan)")
-            after = c.last_event_id("phases")
+            after = c.last_seq("phases")
             c.deploy(release["id"], "dev")
             info = c.wait("phases", "dev", after=after)
             lap("deploy -> live (sandboxed warm worker, runtime + server parity, readyz)")
-            url, body = f"{info['url']}/predict", {"inputs": row}
+            url, body = f"{info.url}/predict", {"inputs": row}
             poll_until(lambda u=url, b=body: post_json(u, b))
             lap("first prediction")
             phases["total"] = round(time.perf_counter() - t0, 3)

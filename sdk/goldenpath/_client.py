@@ -20,6 +20,7 @@ from goldenpath.errors import (
     ServerUnreachable,
     from_response,
 )
+from goldenpath_api import models
 from goldenpath_api.rules import FAILED, LIVE, MAX_PAGE
 
 STREAM = "/api/v1/events/stream"
@@ -117,25 +118,36 @@ class Client:
                                 params=params, data=fh,
                                 headers={"Content-Type": "application/octet-stream"})
 
-    def deploy(self, release_id: str, environment: str) -> dict[str, Any]:
+    def deploy(self, release_id: str, environment: str
+               ) -> models.Deployment | models.Promotion:
         """Promote: a deployment rolling out, or a promotion waiting for approval."""
-        return self.request("POST", f"/api/v1/releases/{release_id}/promotions",
-                            json={"environment": environment})
+        return promoted(self.request("POST", f"/api/v1/releases/{release_id}/promotions",
+                                     json={"environment": environment}))
 
     def attach_evidence(self, release_id: str, evidence: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", f"/api/v1/releases/{release_id}/evidence", json=evidence)
 
     def decide(self, release_id: str, environment: str, decision: str, comment: str = ""
-               ) -> dict[str, Any]:
-        return self.request("POST", f"/api/v1/releases/{release_id}/approvals",
-                            json={"environment": environment, "decision": decision,
-                                  "comment": comment})
+               ) -> models.Deployment | models.Promotion:
+        """Approve or reject: the deployment rolling out once enough approvals are in,
+        else the promotion as it stands."""
+        return promoted(self.request("POST", f"/api/v1/releases/{release_id}/approvals",
+                                     json={"environment": environment, "decision": decision,
+                                           "comment": comment}))
 
-    def status(self, service: str, environment: str) -> dict[str, Any]:
-        return self.request("GET", f"/api/v1/services/{service}/environments/{environment}")
+    def status(self, service: str, environment: str) -> models.Deployment:
+        return models.Deployment.model_validate(self.request(
+            "GET", f"/api/v1/services/{service}/environments/{environment}"))
 
-    def promotion(self, promotion_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/api/v1/promotions/{promotion_id}")
+    def promotion(self, promotion_id: str) -> models.Promotion:
+        return models.Promotion.model_validate(
+            self.request("GET", f"/api/v1/promotions/{promotion_id}"))
+
+    def rollback(self, service: str, environment: str, to: int | None = None
+                 ) -> models.Deployment:
+        return models.Deployment.model_validate(self.request(
+            "POST", f"/api/v1/services/{service}/environments/{environment}/rollback",
+            json={"to": to}))
 
     def events(self, service: str, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         """The latest `limit` audit events of `service` (after event id `after`), oldest
@@ -195,13 +207,13 @@ class Client:
 
     def wait(self, service: str, environment: str, after: int | None = None,
              on_event: Callable[[dict[str, Any]], Any] | None = None,
-             timeout: float = 600.0) -> dict[str, Any]:
+             timeout: float = 600.0) -> models.Deployment:
         """Follow a rollout until it is live (returns its status) or failed (raises), on
         the service's event stream from sequence `after` (None: from now); `on_event` sees
         each event of that environment."""
         failure: dict[str, Any] = {}
 
-        def ended(event: dict[str, Any] | None) -> dict[str, Any] | None:
+        def ended(event: dict[str, Any] | None) -> models.Deployment | None:
             nonlocal failure
             if event is not None:
                 if event.get("environment") != environment:
@@ -214,10 +226,10 @@ class Client:
                     return None
             # the state decides: an event replayed from an earlier rollout does not
             state = self.status(service, environment)
-            if state["status"] == LIVE:
+            if state.status == LIVE:
                 return state
-            if state["status"] == FAILED:
-                raise rollout_error(service, environment, state["message"],
+            if state.status == FAILED:
+                raise rollout_error(service, environment, state.message,
                                     failure or self._last_failure(service, environment))
             return None
 
@@ -261,6 +273,14 @@ class EventStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def promoted(body: dict[str, Any]) -> models.Deployment | models.Promotion:
+    """A promotion's answer, typed: the Deployment rolling out (it has a `url`), or the
+    Promotion that waits for (or was decided by) approvals."""
+    if "url" in body:
+        return models.Deployment.model_validate(body)
+    return models.Promotion.model_validate(body)
 
 
 def rollout_error(service: str, environment: str, message: str, failure: dict[str, Any]

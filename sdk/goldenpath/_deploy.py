@@ -17,6 +17,7 @@ from goldenpath._progress import Progress
 from goldenpath._promotion import Promotion
 from goldenpath._where import locate
 from goldenpath.errors import Conflict, GoldenpathError, NotFound
+from goldenpath_api import models
 from goldenpath_api.rules import MAX_PAGE, WAITING
 
 
@@ -122,7 +123,7 @@ def release_app(name: str, image: str, *, port: int = 8080, team: str = "",
         return release
     after = c.last_seq(name)
     started = c.deploy(release["id"], env)
-    if started.get("status") == WAITING:
+    if isinstance(started, models.Promotion):
         return waiting(c, started)
     return Deployment(c, c.wait(name, env, after=after))
 
@@ -144,14 +145,14 @@ def _ship(c: Client, archive: Path, name: str, environment: str, team: str,
     progress.start("deploy")
     after = c.last_seq(name)
     started = c.deploy(release["id"], environment)
-    if started.get("status") == WAITING:
+    if isinstance(started, models.Promotion):
         progress.done("deploy", f"waiting for approval in {environment}")
         return waiting(c, started)
     progress.done("deploy", f"to {environment}")
     progress.start("live")
     info = c.wait(name, environment, after=after,
                   on_event=lambda e: progress.note(e["message"]))
-    progress.done("live", info["url"])
+    progress.done("live", info.url)
     return Deployment(c, info)
 
 
@@ -161,7 +162,8 @@ def approvals(service: str | None = None, env: str | None = None) -> list[Promot
     params = {"status": WAITING, "limit": MAX_PAGE, **({"service": service} if service else {}),
               **({"environment": env} if env else {})}
     found = c.request("GET", "/api/v1/promotions", params=params)  # unknown env: an error
-    return [waiting(c, info) for info in found["promotions"]]
+    return [waiting(c, models.Promotion.model_validate(info))
+            for info in found["promotions"]]
 
 
 def approve(name: str, env: str, comment: str = "", *, reject: bool = False) -> Any:

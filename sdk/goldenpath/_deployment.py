@@ -14,53 +14,57 @@ from goldenpath._client import Client, reaching
 from goldenpath._promotion import Promotion
 from goldenpath._where import locate
 from goldenpath.errors import GoldenpathError, InvalidInput, NotFound, PredictionFailed
-from goldenpath_api.rules import WAITING
+from goldenpath_api import models
 from goldenpath_serving._parity import PREDICT_MARKER, read_failure
 from goldenpath_serving._schema import rows_as_json
 
 
 class Deployment:
-    """One service in one environment. Every call goes to the server or the endpoint."""
+    """One service in one environment. Every call goes to the server or the endpoint.
 
-    def __init__(self, client: Client, info: dict[str, Any], model: Any = None) -> None:
+    `state` is the server's answer as the API contract types it (goldenpath_api.models):
+    the state last read, refreshed by status()."""
+
+    def __init__(self, client: Client, state: models.Deployment, model: Any = None) -> None:
         self._client = client
-        self._info = info
+        self.state = state
         self.model = model  # the object gp.deploy packaged, when this process deployed it
 
     @property
     def name(self) -> str:
-        return str(self._info["service"])
+        return self.state.service
 
     @property
     def environment(self) -> str:
-        return str(self._info["environment"])
+        return self.state.environment
 
     @property
     def url(self) -> str:
-        return str(self._info["url"])
+        return self.state.url
 
     @property
     def release_id(self) -> str:
-        return str(self._info["release_id"])
+        return self.state.release_id
 
     @property
     def version(self) -> int:
-        return int(self._info["release_version"])
+        return self.state.release_version
 
     @property
     def message(self) -> str:
         """What the server last said about it (why a rollout failed, a no-op promotion)."""
-        return str(self._info.get("message") or "")
+        return self.state.message
 
     @property
     def unchanged(self) -> bool:
         """True when promote() found this release already live there: nothing rolled out."""
-        return bool(self._info.get("noop"))
+        return self.state.noop
 
     def status(self) -> dict[str, Any]:
-        """The deployment's current state on the server (status, url, release, message)."""
-        self._info = self._client.status(self.name, self.environment)
-        return dict(self._info)
+        """The deployment's current state on the server (status, url, release, message), as
+        a dict; `d.state` holds the same, typed."""
+        self.state = self._client.status(self.name, self.environment)
+        return self.state.model_dump(mode="json")
 
     def predict(self, inputs: Any) -> Any:
         """Send `inputs` (DataFrame, array, list of rows or texts) to the live endpoint over
@@ -132,12 +136,12 @@ class Deployment:
         first (p.approve() by another user, p.wait()). PolicyDenied says which policy
         failed and how to fix it."""
         after = self._client.last_seq(self.name)
-        info = self._client.deploy(self.release_id, environment)
-        if info.get("status") == WAITING:
-            return waiting(self._client, info, self.model)
-        if wait and not info.get("noop"):  # already live there: nothing to wait for
-            info = self._client.wait(self.name, environment, after=after)
-        return Deployment(self._client, info, self.model)
+        started = self._client.deploy(self.release_id, environment)
+        if isinstance(started, models.Promotion):
+            return waiting(self._client, started, self.model)
+        if wait and not started.noop:  # already live there: nothing to wait for
+            started = self._client.wait(self.name, environment, after=after)
+        return Deployment(self._client, started, self.model)
 
     @property
     def card(self) -> str:
@@ -175,11 +179,9 @@ class Deployment:
         """Restore an earlier release here: the one live before this one (each rollback goes
         one further back), or version `to`."""
         after = self._client.last_seq(self.name)
-        path = f"/api/v1/services/{self.name}/environments/{self.environment}/rollback"
-        info = self._client.request("POST", path, json={"to": to})
+        self.state = self._client.rollback(self.name, self.environment, to)
         if wait:
-            info = self._client.wait(self.name, self.environment, after=after)
-        self._info = info
+            self.state = self._client.wait(self.name, self.environment, after=after)
         return self
 
     def delete(self) -> None:
@@ -190,7 +192,7 @@ class Deployment:
     def export(self, path: str | Path) -> Path:
         """Write the exact bundle this deployment runs to `path` (its sha256 checked): a
         BentoML archive, for `bentoml import` or, unpacked, `bentoml serve`."""
-        digest = str(self._info.get("digest") or "")
+        digest = self.state.digest
         path = Path(path)
         try:
             response = self._client.send("GET", f"/api/v1/bundles/{digest}", stream=True)
@@ -216,25 +218,25 @@ class Deployment:
 
     def __repr__(self) -> str:
         return (f"<Deployment {self.name} v{self.version} in {self.environment}: "
-                f"{self._info.get('status')} at {self.url}>")
+                f"{self.state.status} at {self.url}>")
 
     def _repr_html_(self) -> str:
-        info = self._info
-        color = {"live": "#1a7f37", "failed": "#cf222e"}.get(info.get("status", ""), "#9a6700")
+        state = self.state
+        color = {"live": "#1a7f37", "failed": "#cf222e"}.get(state.status, "#9a6700")
         rows = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{html.escape(str(v))}</td>"
                        f"</tr>" for k, v in (("endpoint", self.url),
                                              ("release", f"v{self.version} ({self.release_id})"),
-                                             ("digest", str(info.get("digest", ""))[:19] + "…"),
-                                             ("updated", info.get("updated_at", ""))))
+                                             ("digest", state.digest[:19] + "…"),
+                                             ("updated", state.updated_at)))
         return (f"<div style='border:1px solid #ccc;border-radius:6px;padding:8px;"
                 f"display:inline-block'><b>{html.escape(self.name)}</b> · "
                 f"{html.escape(self.environment)} · <span style='color:{color}'>"
-                f"{html.escape(str(info.get('status')))}</span><table>{rows}</table></div>")
+                f"{html.escape(state.status)}</span><table>{rows}</table></div>")
 
 
-def waiting(client: Client, info: dict[str, Any], model: Any = None) -> Promotion:
-    """The Promotion `info` describes, becoming a Deployment (of `model`) once live."""
-    return Promotion(client, info, lambda live: Deployment(client, live, model))
+def waiting(client: Client, state: models.Promotion, model: Any = None) -> Promotion:
+    """The Promotion `state` describes, becoming a Deployment (of `model`) once live."""
+    return Promotion(client, state, lambda live: Deployment(client, live, model))
 
 
 def _error_text(response: requests.Response) -> str:

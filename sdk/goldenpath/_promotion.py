@@ -8,6 +8,7 @@ from typing import Any
 
 from goldenpath._client import Client
 from goldenpath.errors import Conflict, DeploymentFailed
+from goldenpath_api import models
 from goldenpath_api.rules import REJECTED, WAITING
 
 
@@ -15,46 +16,47 @@ class Promotion:
     """A release asked into an environment that needs approvals before it rolls out.
 
     `deployment` makes the Deployment it becomes once live (given by whoever holds the
-    Deployment class: this module never imports it, so the two do not import each other)."""
+    Deployment class: this module never imports it, so the two do not import each other).
+    `state` is the server's answer as the API contract types it, refreshed by refresh()."""
 
-    def __init__(self, client: Client, info: dict[str, Any],
-                 deployment: Callable[[dict[str, Any]], Any]) -> None:
+    def __init__(self, client: Client, state: models.Promotion,
+                 deployment: Callable[[models.Deployment], Any]) -> None:
         self._client = client
-        self._info = info
+        self.state = state
         self._deployment = deployment
 
     @property
     def id(self) -> str:
-        return str(self._info["id"])
+        return self.state.id
 
     @property
     def service(self) -> str:
-        return str(self._info["service"])
+        return self.state.service
 
     @property
     def environment(self) -> str:
-        return str(self._info["environment"])
+        return self.state.environment
 
     @property
     def release_id(self) -> str:
-        return str(self._info["release_id"])
+        return self.state.release_id
 
     @property
     def status(self) -> str:
-        return str(self._info["status"])
+        return self.state.status
 
     @property
     def version(self) -> int:
         """The version of the release waiting."""
-        return int(self._info["release_version"])
+        return self.state.release_version
 
     @property
     def requested_by(self) -> str:
-        return str(self._info.get("requested_by") or "")
+        return self.state.requested_by
 
     @property
     def required_approvals(self) -> int:
-        return int(self._info.get("required_approvals") or 0)
+        return self.state.required_approvals
 
     @property
     def approvals_missing(self) -> int:
@@ -65,19 +67,19 @@ class Promotion:
     @property
     def policy_outcome(self) -> str:
         """What the environment's policies said about the release (pass, warn, fail)."""
-        return str(self._info.get("policy_outcome") or "")
+        return self.state.policy_outcome
 
     @property
     def approvals(self) -> list[dict[str, Any]]:
-        return list(self._info.get("approvals") or [])
+        return [a.model_dump(mode="json") for a in self.state.approvals]
 
     @property
     def policy_results(self) -> list[dict[str, Any]]:
-        return list(self._info.get("policy_results") or [])
+        return [r.model_dump(mode="json") for r in self.state.policy_results]
 
     def refresh(self) -> Promotion:
         """Read the promotion's state on the server again."""
-        self._info = self._client.promotion(self.id)
+        self.state = self._client.promotion(self.id)
         return self
 
     def approve(self, comment: str = "", wait: bool = True) -> Any:
@@ -107,22 +109,22 @@ class Promotion:
         return self._live()
 
     def _decide(self, decision: str, comment: str, wait: bool) -> Any:
-        info = self._client.decide(self.release_id, self.environment, decision, comment)
-        if "url" in info:  # enough approvals: the deployment is rolling out
+        decided = self._client.decide(self.release_id, self.environment, decision, comment)
+        if isinstance(decided, models.Deployment):  # enough approvals: it is rolling out
             return self._live(wait)
-        self._info = info
+        self.state = decided
         return self
 
     def _live(self, wait: bool = True) -> Any:
         if self.status == REJECTED:
             raise Conflict(f"{self.service} was rejected for {self.environment}",
                            "read the approvers' comments: p.approvals")
-        info = (self._client.wait(self.service, self.environment) if wait
+        live = (self._client.wait(self.service, self.environment) if wait
                 else self._client.status(self.service, self.environment))
-        return self._deployment(info)
+        return self._deployment(live)
 
     def __repr__(self) -> str:
-        return (f"<Promotion {self.service} v{self._info.get('release_version')} → "
+        return (f"<Promotion {self.service} v{self.version} → "
                 f"{self.environment}: {self.status} ({len(self.approvals)}/"
                 f"{self.required_approvals} approvals)>")
 
@@ -137,7 +139,7 @@ class Promotion:
                 f"display:inline-block'><b>{html.escape(self.service)}</b> → "
                 f"{html.escape(self.environment)} · <span style='color:#9a6700'>"
                 f"{html.escape(self.status.replace('_', ' '))}</span> "
-                f"({len(self.approvals)}/{self._info.get('required_approvals')} approvals)"
+                f"({len(self.approvals)}/{self.required_approvals} approvals)"
                 f"<ul>{rows}</ul>{'<b>warnings</b><ul>' + failing + '</ul>' if failing else ''}"
                 f"<code>goldenpath approve {html.escape(self.service)} --env "
                 f"{html.escape(self.environment)}</code></div>")

@@ -184,7 +184,7 @@ def test_undeploy_removes_what_the_template_created_and_nothing_else(
     release = c.request("POST", "/api/v1/services/tidy-web/app-releases",
                         json={"image": APP_V1, "port": 8080, "team": "shop"})
     c.deploy(release["id"], "dev")
-    assert c.wait("tidy-web", "dev", timeout=90)["status"] == "live"
+    assert c.wait("tidy-web", "dev", timeout=90).status == "live"
     apis["core"].create_namespaced_config_map(NAMESPACE, k8s.V1ConfigMap(
         metadata=k8s.V1ObjectMeta(name="tidy-web"), data={"keep": "me"}))
     c.request("DELETE", "/api/v1/services/tidy-web/environments/dev")
@@ -201,7 +201,7 @@ def test_two_promotions_at_once_one_wins(k8s_server: Any, apis: dict[str, Any]) 
                         json={"image": APP_V1, "port": 8080, "team": "shop"})
     _, conflicts = race(lambda: c.deploy(release["id"], "dev"), 2)
     assert len(conflicts) == 1
-    assert c.wait("racer", "dev", timeout=90)["status"] == "live"
+    assert c.wait("racer", "dev", timeout=90).status == "live"
     rs = apis["apps"].list_namespaced_replica_set(NAMESPACE,
                                                   label_selector="app.kubernetes.io/name=racer")
     assert len(rs.items) == 1  # applied once
@@ -227,7 +227,7 @@ def test_api_server_down_mid_rollout_fails_clearly_then_retry_succeeds(
     good = c.request("POST", "/api/v1/services/outage/app-releases",
                      json={"image": APP_V2, "port": 8080, "team": "shop"})
     c.deploy(good["id"], "dev")
-    assert c.wait("outage", "dev", timeout=120)["release_version"] == 2
+    assert c.wait("outage", "dev", timeout=120).release_version == 2
 
 
 def test_killed_promotion_server_reconciles_the_rollout_after_restart(
@@ -239,7 +239,7 @@ def test_killed_promotion_server_reconciles_the_rollout_after_restart(
     k8s_server.kill()  # mid-rollout: the status row says rolling_out
     k8s_server.start()
     state = c.wait("phoenix", "dev", timeout=120)
-    assert state["status"] == "live" and state["release_id"] == release["id"]
+    assert state.status == "live" and state.release_id == release["id"]
     dep = apis["apps"].read_namespaced_deployment("phoenix", NAMESPACE)
     assert dep.metadata.labels["goldenpath.dev/release"] == release["id"]
     assert dep.status.available_replicas == 2

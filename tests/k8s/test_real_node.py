@@ -204,7 +204,7 @@ def test_a_download_that_fails_at_first_is_retried_and_goes_live(
     relay = ThreadingHTTPServer((kube_cluster.node_gateway, LATE_PORT), _Relay)
     threading.Thread(target=relay.serve_forever, daemon=True).start()
     try:
-        assert c.wait("iris-late", LATE, timeout=150)["status"] == "live"
+        assert c.wait("iris-late", LATE, timeout=150).status == "live"
         assert goldenpath.get("iris-late", env=LATE).predict(X[:5]) == \
             model.predict(X[:5]).tolist()
     finally:
@@ -261,7 +261,7 @@ def test_app_release_of_an_image_built_here_answers_through_the_same_template(
          "--env", REAL], capture_output=True, text=True, timeout=300,
         env={**os.environ, "GOLDENPATH_SERVER": real_server.url})
     assert released.returncode == 0, released.stderr
-    url = Client().status("hello-real", REAL)["url"]
+    url = Client().status("hello-real", REAL).url
     route = _kube.route(url)
     assert route is not None
     answer = requests.get(f"{url}/hello", timeout=30, **route.requests_options())

@@ -91,7 +91,7 @@ def test_two_deploys_at_once_one_wins_the_other_conflicts(gp: Any, iris: tuple) 
     _, conflicts = race(lambda: c.deploy(d.release_id, "staging"), 2)
     assert len(conflicts) == 1 and "already rolling out" in conflicts[0].message
     live = c.wait("flow-race", "staging")
-    assert live["status"] == "live"
+    assert live.status == "live"
 
 
 def test_unsupported_model_fails_before_anything_is_uploaded(gp: Any) -> None:

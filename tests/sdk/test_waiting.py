@@ -130,7 +130,7 @@ def test_a_wait_on_the_stream_sees_the_rollouts_progress(gp: Any, iris: tuple) -
     c.deploy(d.release_id, "staging")
     notes: list[dict[str, Any]] = []
     state = c.wait("wait-notes", "staging", after=after, on_event=notes.append, timeout=120)
-    assert state["status"] == "live" and state["environment"] == "staging"
+    assert state.status == "live" and state.environment == "staging"
     # (a rollout that ended before the stream opened is read from the state, without events)
     assert {e["environment"] for e in notes} <= {"staging"}
     assert all(e["seq"] > after for e in notes)
@@ -138,7 +138,7 @@ def test_a_wait_on_the_stream_sees_the_rollouts_progress(gp: Any, iris: tuple) -
         assert notes[0]["type"] == "policy_evaluated"
         assert notes[-1]["type"] == "rollout_succeeded"
     # a wait that opens after the rollout ended reads the state at once: no event needed
-    assert c.wait("wait-notes", "staging", timeout=5)["status"] == "live"
+    assert c.wait("wait-notes", "staging", timeout=5).status == "live"
 
 
 def test_predicting_on_a_removed_deployment_is_a_goldenpath_error(gp: Any,
