@@ -5,6 +5,7 @@
                   metrics={"auc": 0.91}, data={"train": X_train})
     d.url; d.predict(X_test[:3]); d.status(); d.logs(); d.events(); d.card; d.evidence()
     d.promote("staging"); p = d.promote("prod")   # a Promotion when prod needs approval
+    d.promote("prod", strategy="canary", steps=[10, 50, 100]); d.rollout().abort()
     gp.approvals(); gp.approve("churn", "prod")   # as another user (four eyes)
     gp.list(); gp.get("churn"); gp.rollback("churn"); gp.rollback("churn", to=2)
     gp.release_app("web", "registry/web@sha256:...", env="dev"); gp.set_team("churn", "risk")
@@ -39,10 +40,11 @@ from goldenpath._deploy import list_services as list  # noqa: A001 - the public 
 from goldenpath._deployment import Deployment
 from goldenpath._panel import panel
 from goldenpath._promotion import Promotion
+from goldenpath._rollout import Rollout
 from goldenpath.errors import GoldenpathError
 from goldenpath_api import __version__  # noqa: E402
 
 __all__ = ["Config", "Deployment", "GoldenpathError", "Promotion", "__version__", "admin",
            "approvals", "approve", "audit_log", "configure", "deploy", "deploy_archive",
            "errors", "export_inventory", "get", "inventory", "list", "panel", "release_app",
-           "rollback", "set_team", "stop_server", "verify_audit", "whoami"]
+           "rollback", "Rollout", "set_team", "stop_server", "verify_audit", "whoami"]

@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from goldenpath._cli_delivery import parse_steps
+from goldenpath._cli_delivery import register as register_delivery
 from goldenpath._cli_governance import print_policy_results
 from goldenpath._cli_governance import register as register_governance
 from goldenpath._cli_server import server_app
@@ -166,12 +168,18 @@ def logs(name: str, env: Env = None,
 
 @app.command()
 def promote(name: str, to: Annotated[str, typer.Option("--to", help="target environment")],
-            env: Annotated[str, typer.Option("--from", help="source environment")] = "dev"
+            env: Annotated[str, typer.Option("--from", help="source environment")] = "dev",
+            strategy: Annotated[str | None, typer.Option(
+                help="rolling, blue-green, canary, shadow or champion-challenger (default: "
+                     "the environment's)")] = None,
+            steps: Annotated[str | None, typer.Option(
+                help="canary traffic steps in percent, e.g. 10,50,100")] = None,
+            wait: Annotated[bool, typer.Option(help="wait until it is live")] = True
             ) -> None:
     """Promote the release running in --from to --to (same bytes, no rebuild)."""
     import goldenpath as gp
 
-    d = gp.get(name, env).promote(to)
+    d = gp.get(name, env).promote(to, wait=wait, strategy=strategy, steps=parse_steps(steps))
     if isinstance(d, gp.Promotion):
         console.print(f"[yellow]waiting for approval[/]: {name} v{d.version} "
                       f"→ {to} needs {d.required_approvals} approval(s)")
@@ -179,6 +187,11 @@ def promote(name: str, to: Annotated[str, typer.Option("--to", help="target envi
         return
     if d.unchanged:
         console.print(d.message)
+        return
+    if d.state.progression in ("starting", "progressing", "paused"):
+        console.print(f"[yellow]{d.state.strategy} {d.state.progression}[/]: {d.name} "
+                      f"v{d.version} in {d.environment}; follow it: goldenpath rollout "
+                      f"{d.name} --env {d.environment}")
         return
     console.print(f"[green]live[/] {d.name} v{d.version} in {d.environment}: {d.url}")
 
@@ -267,6 +280,7 @@ def release_app_cmd(name: Annotated[str, typer.Option(help="service name")],
 
 
 register_governance(app)
+register_delivery(app)
 
 
 def main() -> None:

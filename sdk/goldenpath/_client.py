@@ -118,11 +118,27 @@ class Client:
                                 params=params, data=fh,
                                 headers={"Content-Type": "application/octet-stream"})
 
-    def deploy(self, release_id: str, environment: str
-               ) -> models.Deployment | models.Promotion:
-        """Promote: a deployment rolling out, or a promotion waiting for approval."""
+    def deploy(self, release_id: str, environment: str, strategy: str | None = None,
+               steps: list[int] | None = None) -> models.Deployment | models.Promotion:
+        """Promote (by `strategy`, default the environment's): a deployment rolling out,
+        or a promotion waiting for approval."""
+        body: dict[str, Any] = {"environment": environment}
+        if strategy:
+            body["strategy"] = strategy
+        if steps:
+            body["steps"] = list(steps)
         return promoted(self.request("POST", f"/api/v1/releases/{release_id}/promotions",
-                                     json={"environment": environment}))
+                                     json=body))
+
+    def progression(self, service: str, environment: str) -> models.Progression:
+        return models.Progression.model_validate(self.request(
+            "GET", f"/api/v1/services/{service}/environments/{environment}/rollout"))
+
+    def act_on_rollout(self, service: str, environment: str, action: str,
+                       comment: str = "") -> models.Progression:
+        return models.Progression.model_validate(self.request(
+            "POST", f"/api/v1/services/{service}/environments/{environment}/rollout/"
+                    f"{action}", json={"comment": comment}))
 
     def attach_evidence(self, release_id: str, evidence: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", f"/api/v1/releases/{release_id}/evidence", json=evidence)
@@ -207,10 +223,13 @@ class Client:
 
     def wait(self, service: str, environment: str, after: int | None = None,
              on_event: Callable[[dict[str, Any]], Any] | None = None,
-             timeout: float = 600.0) -> models.Deployment:
+             timeout: float = 600.0, release_id: str | None = None) -> models.Deployment:
         """Follow a rollout until it is live (returns its status) or failed (raises), on
         the service's event stream from sequence `after` (None: from now); `on_event` sees
-        each event of that environment."""
+        each event of that environment. With `release_id`: the stable release answering
+        again instead (an aborted canary) is a failure too, and a progressive rollout
+        paused for a person ends the wait (the answer says so: status rolling_out,
+        progression paused)."""
         failure: dict[str, Any] = {}
 
         def ended(event: dict[str, Any] | None) -> models.Deployment | None:
@@ -226,7 +245,10 @@ class Client:
                     return None
             # the state decides: an event replayed from an earlier rollout does not
             state = self.status(service, environment)
-            if state.status == LIVE:
+            if state.status == LIVE and release_id and state.release_id != release_id:
+                raise rollout_error(service, environment, state.message,
+                                    failure or self._last_failure(service, environment))
+            if state.status == LIVE or state.progression == "paused":
                 return state
             if state.status == FAILED:
                 raise rollout_error(service, environment, state.message,

@@ -125,7 +125,7 @@ def release_app(name: str, image: str, *, port: int = 8080, team: str = "",
     started = c.deploy(release["id"], env)
     if isinstance(started, models.Promotion):
         return waiting(c, started)
-    return Deployment(c, c.wait(name, env, after=after))
+    return Deployment(c, c.wait(name, env, after=after, release_id=release["id"]))
 
 
 def set_team(name: str, team: str) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def _ship(c: Client, archive: Path, name: str, environment: str, team: str,
         return waiting(c, started)
     progress.done("deploy", f"to {environment}")
     progress.start("live")
-    info = c.wait(name, environment, after=after,
+    info = c.wait(name, environment, after=after, release_id=release["id"],
                   on_event=lambda e: progress.note(e["message"]))
     progress.done("live", info.url)
     return Deployment(c, info)

@@ -12,6 +12,7 @@ import requests
 from goldenpath import _kube
 from goldenpath._client import Client, reaching
 from goldenpath._promotion import Promotion
+from goldenpath._rollout import Rollout
 from goldenpath._where import locate
 from goldenpath.errors import GoldenpathError, InvalidInput, NotFound, PredictionFailed
 from goldenpath_api import models
@@ -129,19 +130,30 @@ class Deployment:
         path = f"/api/v1/services/{self.name}/environments/{self.environment}/logs"
         return "\n".join(self._client.request("GET", path, params={"tail": tail})["lines"])
 
-    def promote(self, environment: str, wait: bool = True) -> Deployment | Promotion:
-        """Promote the same release (same bytes, same digest) to `environment`.
+    def promote(self, environment: str, wait: bool = True, *, strategy: str | None = None,
+                steps: list[int] | None = None, timeout: float = 3600.0
+                ) -> Deployment | Promotion:
+        """Promote the same release (same bytes, same digest) to `environment`, by
+        `strategy` (rolling, blue-green, canary, shadow, champion-challenger; default: the
+        environment's) with canary `steps` in percent (e.g. [10, 50, 100]).
 
         Returns the live Deployment, or a Promotion when the environment needs approvals
         first (p.approve() by another user, p.wait()). PolicyDenied says which policy
-        failed and how to fix it."""
+        failed and how to fix it; DeploymentFailed, why a canary was aborted. A progressive
+        rollout paused for a person returns the Deployment still rolling out: d.rollout()."""
         after = self._client.last_seq(self.name)
-        started = self._client.deploy(self.release_id, environment)
+        started = self._client.deploy(self.release_id, environment, strategy, steps)
         if isinstance(started, models.Promotion):
             return waiting(self._client, started, self.model)
         if wait and not started.noop:  # already live there: nothing to wait for
-            started = self._client.wait(self.name, environment, after=after)
+            started = self._client.wait(self.name, environment, after=after,
+                                        timeout=timeout, release_id=self.release_id)
         return Deployment(self._client, started, self.model)
+
+    def rollout(self) -> Rollout:
+        """The latest progressive rollout here (canary, shadow, ...): its step, weights,
+        per-variant measurements and verdicts; .pause(), .resume(), .promote(), .abort()."""
+        return Rollout(self._client, self._client.progression(self.name, self.environment))
 
     @property
     def card(self) -> str:

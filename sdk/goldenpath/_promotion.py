@@ -119,7 +119,8 @@ class Promotion:
         if self.status == REJECTED:
             raise Conflict(f"{self.service} was rejected for {self.environment}",
                            "read the approvers' comments: p.approvals")
-        live = (self._client.wait(self.service, self.environment) if wait
+        live = (self._client.wait(self.service, self.environment, timeout=3600.0,
+                                  release_id=self.release_id) if wait
                 else self._client.status(self.service, self.environment))
         return self._deployment(live)
 

@@ -17,6 +17,15 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from typing_extensions import TypeAliasType  # pydantic's own dependency (3.11 lacks it)
 
 from goldenpath_api import rules
+from goldenpath_api.delivery import (  # noqa: F401  (re-exported: clients read models.*)
+    AnalysisWindow,
+    Pairing,
+    Progression,
+    ProgressionAction,
+    ProgressStep,
+    Strategy,
+    VariantMetrics,
+)
 
 T = TypeVar("T")
 
@@ -89,6 +98,9 @@ class Deployment(WireModel):
     promotion_id: str | None
     live_since: Timestamp | None
     updated_at: Timestamp
+    strategy: Strategy = Field("rolling", description="of the rollout now or last")
+    progression: str = Field("", description="a progressive rollout's state (progressing, "
+                             "paused, ...): GET .../rollout has the whole of it")
     noop: bool = Field(False, description="only on a promotion of what is already live "
                                           "there: true, nothing was done")
 
@@ -250,6 +262,11 @@ class EnvironmentPolicies(WireModel):
     metric: dict[str, Any] = Field(description="{name, min}: the evaluation metric required")
 
 
+class EnvironmentDelivery(WireModel):
+    default: Strategy
+    allowed: list[Strategy] = Field(description="the strategies a promotion may choose")
+
+
 class Environment(WireModel):
     """A step of the promotion path, with the controls it enforces."""
 
@@ -258,6 +275,7 @@ class Environment(WireModel):
     approvals: int = Field(ge=0, description="approvals needed before a release goes live")
     policies: EnvironmentPolicies
     cannot_run: dict[str, str] = Field(description="release kinds it cannot run, and why")
+    delivery: EnvironmentDelivery
 
 
 class EnvironmentList(WireModel):
@@ -408,6 +426,11 @@ OPTIONAL_TEAM_PATTERN = rf"^$|{rules.TEAM_PATTERN}"
 
 class DeployRequest(RequestModel):
     environment: str = Field("dev", max_length=63, pattern=ENV_NAME_PATTERN)
+    strategy: Strategy | None = Field(None, description="how it goes live (default: the "
+                                                        "environment's)")
+    steps: list[Annotated[int, Field(ge=1, le=100)]] | None = Field(
+        None, min_length=1, max_length=20, description="canary traffic steps in percent, "
+                                                       "rising, e.g. [10, 50, 100]")
 
 
 class Resources(RequestModel):

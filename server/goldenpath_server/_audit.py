@@ -62,6 +62,12 @@ COVERED: dict[type[Base], tuple[str, ...]] = {
     RoleBindingRow: ("id", "user_id", "team", "role"),
     TokenRow: ("id", "user_id", "name", "token_hash", "kind", "created_at", "revoked_at"),
 }
+# Columns added after rows were first hashed, with their default: hashed only when set, so
+# a row hashed before they existed still verifies
+LATER: dict[type[Base], dict[str, Any]] = {
+    PromotionRow: {"delivery": {}},
+    RolloutRow: {"strategy": "rolling", "progress": {}},
+}
 _FIELDS = ("seq", "at", "actor", "type", "service", "environment", "release_id", "message",
            "data", "prev_hash")
 
@@ -90,6 +96,10 @@ def _canonical(value: Any) -> Any:
 def row_hash(row: Base) -> str:
     """SHA-256 over the canonical JSON of a covered row's columns (COVERED)."""
     body = {k: _canonical(getattr(row, k)) for k in COVERED[type(row)]}
+    for name, default in LATER.get(type(row), {}).items():
+        value = getattr(row, name)
+        if value not in (default, None):
+            body[name] = _canonical(value)
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                       default=str)
     return hashlib.sha256(text.encode()).hexdigest()

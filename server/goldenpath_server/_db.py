@@ -102,6 +102,11 @@ class RolloutRow(Base):
     started_by: Mapped[str] = mapped_column(String(200), default="")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # its delivery strategy and, for a progressive one, the plan, the step it is at, the
+    # candidate's target state and the analyses so far (_progression.py): a restart resumes
+    # it where it stood
+    strategy: Mapped[str] = mapped_column(String(24), default="rolling")
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class EventRow(Base):
@@ -180,6 +185,8 @@ class PromotionRow(Base):
     policy_results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # the strategy asked for ({"strategy", "steps"}): the rollout after approval uses it
+    delivery: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class ApprovalRow(Base):

@@ -24,6 +24,7 @@ from goldenpath_server._bundles import ArtifactStore
 from goldenpath_server._db import DeploymentRow, ReleaseRow, RolloutRow, utcnow
 from goldenpath_server._environments import Environments
 from goldenpath_server._evidence import record_verified
+from goldenpath_server._progression import Progressions
 from goldenpath_server._store import Store
 from goldenpath_server.targets import Rollout, RolloutInterrupted, TargetError
 
@@ -41,10 +42,13 @@ class Delivery:
         self._went_live = went_live
         self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gp-rollout")
         self._monitor: threading.Thread | None = None
+        self.progressions = Progressions(store, environments, stopping, self._finish,
+                                         self._rollout_of, went_live)
 
     def start(self) -> None:
         """Reconcile what the store says should run, then supervise it."""
         self._reconcile()
+        self.progressions.start()
         self._monitor = threading.Thread(target=self._watch, name="gp-monitor", daemon=True)
         self._monitor.start()
 
@@ -67,6 +71,9 @@ class Delivery:
             svc = store.service(db, service)
             dep = store.deployment(db, svc, environment)
             state = dict(dep.target_state)
+            plan = db.get(RolloutRow, dep.rollout_id) if dep.rollout_id else None
+            progressive = (plan is not None and plan.status == "running"
+                           and plan.strategy != "rolling")
 
         def progress(message: str) -> None:
             with store.tx() as db:
@@ -75,6 +82,10 @@ class Delivery:
         target = self.environments.target(environment)
         try:
             rollout = self._rollout(release, service, environment, svc.team)
+            if progressive:
+                assert plan is not None
+                self._progress(rollout, plan.id, state, progress, adopt)
+                return
             if adopt:
                 new_state = target.adopt(rollout, state, progress)
             else:
@@ -133,6 +144,26 @@ class Delivery:
             store.event(db, service, environment, release_id, kind,
                         message or f"{service} is live in {environment} at {dep.url}", data)
             _audit.cover(db, *covered)
+
+    def _progress(self, rollout: Rollout, rollout_id: str, state: dict[str, Any],
+                  progress: Callable[[str], None], adopt: bool) -> None:
+        """A progressive rollout: the candidate beside the stable release; a candidate that
+        cannot start ends it with the stable release still serving."""
+        try:
+            self.progressions.begin(rollout, rollout_id, state, progress, adopt)
+        except RolloutInterrupted:
+            raise
+        except TargetError as exc:
+            self.progressions.abort_start(rollout_id, str(exc), exc.code, exc.details)
+        except Exception as exc:  # as for any rollout: end it, never hang it
+            self.progressions.abort_start(rollout_id, f"{type(exc).__name__}: {exc}",
+                                          "deployment_failed", {})
+
+    def _rollout_of(self, release_id: str, environment: str) -> Rollout:
+        with self.store.read() as db:
+            release, service = self.store.release(db, release_id)
+            team = self.store.team_of(db, release)
+        return self._rollout(release, service, environment, team)
 
     def _rollout(self, release: ReleaseRow, service: str, environment: str,
                  team: str) -> Rollout:

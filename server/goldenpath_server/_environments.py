@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from goldenpath_api.errors import ConfigurationError, NotFound
 from goldenpath_server._outbound import LOOPBACK, Outbound
+from goldenpath_server._strategies import DeliveryConfig
 
 if TYPE_CHECKING:
     from goldenpath_server.targets import Target
@@ -82,6 +83,9 @@ class EnvironmentConfig(BaseModel):
     # cluster autoscaler: the time a new node takes)
     unschedulable_grace_s: float = 10.0
     approvals: int = 0  # approvals needed before a release goes live here
+    # how releases go live here: the default strategy, the allowed ones, their steps and
+    # the analysis thresholds (_strategies.py)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     policies: EnvironmentPolicies = Field(default_factory=EnvironmentPolicies)
     # variables of the server's environment its serving processes get (by name; nothing
     # else of the server's environment reaches them)
@@ -180,6 +184,11 @@ class Environments:
         """Per release kind, why the environment's target cannot run it (none: it can)."""
         return dict(getattr(self.targets.get(environment), "cannot_run", {}))
 
+    def strategies(self, environment: str) -> list[str]:
+        """The delivery strategies `environment` allows that its target can run."""
+        supported = getattr(self.targets.get(environment), "strategies", ("rolling",))
+        return [s for s in self.get(environment).delivery.allowed if s in supported]
+
     def restore_role(self, environment: str) -> str:
         """Rolling back or removing needs approver rights where promotions need approvals."""
         return "approver" if self.get(environment).approvals else "submitter"
@@ -187,7 +196,9 @@ class Environments:
     def views(self) -> list[dict[str, Any]]:
         """Each environment in promotion order, with the controls it enforces."""
         return [{"name": name, "target": env.target, "approvals": env.approvals,
-                 "policies": env.policies.model_dump(), "cannot_run": self.cannot_run(name)}
+                 "policies": env.policies.model_dump(), "cannot_run": self.cannot_run(name),
+                 "delivery": {"default": env.delivery.default,
+                              "allowed": self.strategies(name)}}
                 for name, env in self.config.environments.items()]
 
     def stop_all(self) -> None:

@@ -35,6 +35,7 @@ from goldenpath_server._policies import PolicySet
 from goldenpath_server._registration import Registration
 from goldenpath_server._rollouts import Rollouts
 from goldenpath_server._store import Store
+from goldenpath_server._strategies import choose, plan
 from goldenpath_server._views import approvals_by_promotion, promotion_view
 
 _PAST = {"approve": APPROVED, "reject": REJECTED}
@@ -50,13 +51,17 @@ class Promotions:
         self.rollouts = rollouts
         self.registration = registration
 
-    def promote(self, release_id: str, environment: str, *, actor: Actor) -> dict[str, Any]:
-        """Ask for `release_id` in `environment`: policies, then approvals, then rollout.
+    def promote(self, release_id: str, environment: str, *, actor: Actor,
+                strategy: str | None = None, steps: list[int] | None = None
+                ) -> dict[str, Any]:
+        """Ask for `release_id` in `environment`: policies, then approvals, then rollout,
+        by `strategy` (default: the environment's) and, for a canary, its `steps`.
 
         Returns the deployment (status rolling_out) or the promotion waiting for approval
         (status waiting_for_approval); raises PolicyDenied when an enforced policy fails."""
         who = as_principal(actor)
         env = self.environments.get(environment)
+        delivery = self._delivery(environment, strategy, steps)
         store = self.store
         with store.read() as db:
             release, service = store.release(db, release_id)
@@ -85,14 +90,16 @@ class Promotions:
             return {**self._view(existing.id), "status": WAITING}
         if existing is not None:  # approved earlier, its rollout never started
             return self.rollouts.start(release_id, environment, actor=who.name,
-                                       reason="promotion", promotion_id=existing.id)
+                                       reason="promotion", promotion_id=existing.id,
+                                       **(existing.delivery or delivery))
         status = (DENIED if evaluation["outcome"] == "fail"
                   else WAITING if env.approvals > 0 else APPROVED)
         with store.tx() as db:
             promotion = PromotionRow(
                 id=uuid.uuid4().hex[:16], release_id=release_id, environment=environment,
                 status=status, requested_by=who.name, required_approvals=env.approvals,
-                policy_outcome=evaluation["outcome"], policy_results=evaluation)
+                policy_outcome=evaluation["outcome"], policy_results=evaluation,
+                delivery=delivery)
             db.add(promotion)
             failed = [r["name"] for r in evaluation["results"] if not r["passed"]]
             store.event(db, service, environment, release_id, "policy_evaluated",
@@ -120,7 +127,20 @@ class Promotions:
         if status == WAITING:
             return view
         return self.rollouts.start(release_id, environment, actor=who.name,
-                                   reason="promotion", promotion_id=promotion.id)
+                                   reason="promotion", promotion_id=promotion.id, **delivery)
+
+    def _delivery(self, environment: str, strategy: str | None, steps: list[int] | None
+                  ) -> dict[str, Any]:
+        """The strategy a promotion to `environment` rolls out by, and its plan: refused
+        before anything is recorded when the environment does not allow it."""
+        config = self.environments.get(environment).delivery
+        supported = tuple(getattr(self.environments.target(environment), "strategies",
+                                  ("rolling",)))
+        chosen = choose(config, environment, strategy, supported)
+        try:
+            return {"strategy": chosen, "steps": plan(config, chosen, steps)}
+        except ValueError as exc:
+            raise InvalidInput(str(exc), "e.g. --steps 10,50,100") from None
 
     deploy = promote  # the walking skeleton's name for the same governed call
 
@@ -171,9 +191,11 @@ class Promotions:
                 promotion.status = APPROVED
             _audit.cover(db, approval, promotion)
             promotion_id, status = promotion.id, promotion.status
+            delivery = dict(promotion.delivery or {})
         if status == APPROVED:
             return self.rollouts.start(release_id, environment, actor=who.name,
-                                       reason="promotion", promotion_id=promotion_id)
+                                       reason="promotion", promotion_id=promotion_id,
+                                       **delivery)
         return self._view(promotion_id)
 
     def find(self, status: str | None = None, service: str | None = None,

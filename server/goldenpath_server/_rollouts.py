@@ -43,11 +43,13 @@ class Rollouts:
 
     def start(self, release_id: str, environment: str, *, actor: str,
               reason: str = "deploy", promotion_id: str | None = None,
-              from_version: int | None = None) -> dict[str, Any]:
+              from_version: int | None = None, strategy: str = "rolling",
+              steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Start rolling `release_id` out to `environment`; returns at once (rolling_out).
 
         Only promotions (once policies and approvals let the release in) and rollback call
-        this."""
+        this. A progressive `strategy` follows `steps` (_strategies.plan) beside the release
+        live there; with none live, there is nothing to compare with: it rolls."""
         target = self.environments.target(environment)
         store = self.store
         with store.tx() as db:
@@ -57,7 +59,8 @@ class Rollouts:
                 DeploymentRow.environment == environment))
             rollout = RolloutRow(id=uuid.uuid4().hex[:16], service_id=release.service_id,
                                  environment=environment, release_id=release.id, reason=reason,
-                                 status="running", promotion_id=promotion_id, started_by=actor)
+                                 status="running", promotion_id=promotion_id, started_by=actor,
+                                 strategy="rolling", progress={})
             if dep is None:
                 dep = DeploymentRow(service_id=release.service_id, environment=environment,
                                     release_id=release.id, status=ROLLING_OUT,
@@ -79,6 +82,12 @@ class Rollouts:
                 if claimed.rowcount != 1:  # type: ignore[attr-defined]
                     raise busy(service, environment)
                 db.refresh(dep)
+            stable = dep.previous_release_id if dep.previous_release_id != release.id else None
+            if strategy != "rolling" and steps is not None and stable:
+                rollout.strategy = strategy
+                rollout.progress = {"state": "starting", "steps": steps, "step": 0,
+                                    "stable_release_id": stable, "failures": 0,
+                                    "windows": [], "message": "starting the candidate"}
             db.add(rollout)
             covered: list[Any] = [dep, rollout]
             if promotion_id:
@@ -91,12 +100,14 @@ class Rollouts:
             what = (f"{actor} started rollback of {service} in {environment} from "
                     f"v{from_version} to v{release.version}" if reason == "rollback" else
                     f"{actor} started {reason} of {service} v{release.version} to "
-                    f"{environment}")
+                    f"{environment}") + (f" ({rollout.strategy})"
+                                         if rollout.strategy != "rolling" else "")
             store.event(db, service, environment, release.id, f"{reason}_started", what,
                         {"promotion_id": promotion_id, "rollout_id": rollout.id,
-                         "from_version": from_version}, actor=actor)
+                         "from_version": from_version, "strategy": rollout.strategy},
+                        actor=actor)
             _audit.cover(db, *covered)
-            view = deployment_view(dep, release, service)
+            view = deployment_view(dep, release, service, rollout)
         self.delivery.submit(release_id, environment)
         return view
 

@@ -42,13 +42,20 @@ DEPLOYMENTS = (select(DeploymentRow.environment, DeploymentRow.status, Deploymen
                       DeploymentRow.previous_release_id, DeploymentRow.target,
                       DeploymentRow.promotion_id, DeploymentRow.live_since,
                       DeploymentRow.updated_at, ReleaseRow.version, ReleaseRow.digest,
-                      ServiceRow.name.label("service"))
+                      ServiceRow.name.label("service"), RolloutRow.strategy,
+                      RolloutRow.progress)
                .join(ServiceRow, ServiceRow.id == DeploymentRow.service_id)
-               .join(ReleaseRow, ReleaseRow.id == DeploymentRow.release_id))
+               .join(ReleaseRow, ReleaseRow.id == DeploymentRow.release_id)
+               .outerjoin(RolloutRow, RolloutRow.id == DeploymentRow.rollout_id))
 
 
-def deployment_view(row: DeploymentRow, release: ReleaseRow, service: str) -> dict[str, Any]:
-    return {"service": service, "environment": row.environment, "status": row.status,
+def deployment_view(row: DeploymentRow, release: ReleaseRow, service: str,
+                    rollout: Any = None) -> dict[str, Any]:
+    """`rollout` (its strategy and progress) says how the rollout now or last stands."""
+    progress = (getattr(rollout, "progress", None) or {})
+    return {"strategy": getattr(rollout, "strategy", None) or "rolling",
+            "progression": str(progress.get("state") or ""), "service": service,
+            "environment": row.environment, "status": row.status,
             "url": row.url, "message": row.message, "release_id": row.release_id,
             "release_version": release.version, "digest": release.digest,
             "previous_release_id": row.previous_release_id, "target": row.target,
@@ -58,7 +65,7 @@ def deployment_view(row: DeploymentRow, release: ReleaseRow, service: str) -> di
 
 def deployment_row_view(row: Any) -> dict[str, Any]:
     """The view of a Core row of DEPLOYMENTS (its labels are the ORM rows' names)."""
-    return deployment_view(row, row, row.service)
+    return deployment_view(row, row, row.service, row)
 
 
 def rollout_view(row: RolloutRow, version: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from goldenpath_server._platform import Platform
 from goldenpath_server._settings import Settings
 from goldenpath_server.api import _contract
 from goldenpath_server.api._access_routes import router as access_router
+from goldenpath_server.api._delivery_routes import router as delivery_router
 from goldenpath_server.api._event_routes import router as event_router
 from goldenpath_server.api._governance_routes import router as governance_router
 from goldenpath_server.api._listing import ListingCache
@@ -60,4 +61,5 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(governance_router)
     app.include_router(access_router)
     app.include_router(event_router)
+    app.include_router(delivery_router)
     return app

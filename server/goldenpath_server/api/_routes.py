@@ -106,8 +106,10 @@ Promoted = models.Deployment | models.Promotion
              responses=errors(*WRITE, 422))
 def promote(release_id: ReleaseId, body: models.DeployRequest, platform: PlatformDep,
             who: Caller) -> dict[str, Any]:
-    """Policies, then approvals, then rollout: a deployment or a waiting promotion."""
-    return platform.promotions.promote(release_id, body.environment, actor=who)
+    """Policies, then approvals, then rollout (by `strategy`, default the environment's):
+    a deployment or a waiting promotion."""
+    return platform.promotions.promote(release_id, body.environment, actor=who,
+                                       strategy=body.strategy, steps=body.steps)
 
 
 @router.post("/releases/{release_id}/deployments", status_code=202, response_model=Promoted,
@@ -115,7 +117,8 @@ def promote(release_id: ReleaseId, body: models.DeployRequest, platform: Platfor
 def deploy(release_id: ReleaseId, body: models.DeployRequest, platform: PlatformDep,
            who: Caller) -> dict[str, Any]:
     """The same governed promotion, under the walking skeleton's path."""
-    return platform.promotions.promote(release_id, body.environment, actor=who)
+    return platform.promotions.promote(release_id, body.environment, actor=who,
+                                       strategy=body.strategy, steps=body.steps)
 
 
 @router.get("/services/{name}/environments/{environment}", response_model=models.Deployment,

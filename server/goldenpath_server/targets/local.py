@@ -12,7 +12,6 @@ after a restart the server re-adopts the ones still healthy and restarts the oth
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,8 @@ from goldenpath_server.targets import _parity
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
 from goldenpath_server.targets._containers import INSTALL, Podman, podman_problem
 from goldenpath_server.targets._forwarder import Forwarders
+from goldenpath_server.targets._processes import _alive, _exit_code, _terminate, free_port
+from goldenpath_server.targets._router import Router, Split
 from goldenpath_server.targets._sandbox import Sandbox, serving_uid
 from goldenpath_server.targets._template import resources_of
 from goldenpath_server.targets._warm import (
@@ -40,12 +41,6 @@ from goldenpath_server.targets._warm import (
 from goldenpath_serving._parity import read_failure
 
 DRAIN_SECONDS = 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LocalProcessTarget:
@@ -62,6 +57,9 @@ class LocalProcessTarget:
         self.ready_timeout_s = ready_timeout_s
         (runtime_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._forwarders = Forwarders()
+        self._router = Router()
+        self._unrouting: dict[str, threading.Timer] = {}
+        self._routed: set[str] = set()  # keys whose stable endpoint the router serves
         self._zygote = Zygote(runtime_dir, warm_preload or [], sandbox, enabled=warm)
         self._zygote.prepare()  # the first deploy finds it ready too
         problem = podman_problem()
@@ -71,10 +69,30 @@ class LocalProcessTarget:
         self.cannot_run = {"app": f"the local target runs app images with podman, which "
                                   f"does not work here: {problem}; {INSTALL}"} if problem else {}
 
+    # the strategies the stable endpoint can follow: the relay switches at once (rolling);
+    # the HTTP router (_router.py) splits, mirrors and measures requests for the others
+    strategies = ("rolling", "blue-green", "canary", "shadow", "champion-challenger")
+
     def deploy(self, rollout: Rollout, state: dict[str, Any], progress: Progress
                ) -> dict[str, Any]:
         if rollout.kind == "app":
             return self._deploy_app(rollout, state, progress)
+        warm = state.get("warm") or {}
+        if warm.get("release_id") == rollout.release_id and _alive(warm):
+            # blue-green keeps the release it replaced warm: switching back is instant
+            progress("switching back to the process kept warm")
+            return self.complete(rollout, state, warm, 0.0)
+        candidate = self.start_candidate(rollout, progress)
+        parity = candidate.get("parity")  # the platform records it as verified evidence
+        live = self.complete(rollout, state, candidate, 0.0)
+        return {**live, "parity": parity} if parity else live
+
+    def start_candidate(self, rollout: Rollout, progress: Progress) -> dict[str, Any]:
+        """A process serving the release, ready and parity-checked, on its own port: no
+        traffic reaches it until complete() or split() sends some."""
+        if rollout.kind == "app":
+            raise TargetError("progressive rollouts of app images are not built for the "
+                              "local target yet", code="configuration_error")
         assert rollout.bundle_dir is not None
         port = free_port()
         log = self.runtime_dir / "logs" / f"{rollout.key}.{rollout.release_id}.log"
@@ -97,19 +115,68 @@ class LocalProcessTarget:
         finally:
             # after this rollout, so a new zygote does not compete with it for the CPU
             self._zygote.prepare(bundle_modules(rollout.bundle_dir))
+        state = {"pid": pid, "started": psutil.Process(pid).create_time(), "port": port,
+                 "log": str(log), "bundle_dir": str(rollout.bundle_dir), "key": rollout.key,
+                 "release_id": rollout.release_id, "sandbox": self.sandbox.describe(),
+                 "url": f"http://127.0.0.1:{port}"}
+        return {**state, "parity": parity} if parity else state
+
+    def complete(self, rollout: Rollout, state: dict[str, Any], candidate: dict[str, Any],
+                 keep_warm_s: float) -> dict[str, Any]:
+        """Point the stable endpoint at `candidate`; the process `state` describes gets
+        DRAIN_SECONDS for its open connections, or stays warm `keep_warm_s` (blue-green)."""
+        candidate = {k: v for k, v in candidate.items() if k not in ("parity", "warm")}
         front = self._forwarders.ensure(rollout.key, state.get("front_port"))
-        self._forwarders.point(rollout.key, port)
+        self._forwarders.point(rollout.key, int(candidate["port"]))
+        self._unroute(rollout.key, Split(weight=1.0))
         old_pid = state.get("pid")
-        if old_pid and old_pid != pid and _alive(state):
-            # connections already on the old process get DRAIN_SECONDS to finish
+        warm: dict[str, Any] = {}
+        if old_pid and old_pid != candidate["pid"] and _alive(state):
+            keep = max(DRAIN_SECONDS, keep_warm_s)
+            threading.Timer(keep, self._discard, args=(int(old_pid), state.get("port"))).start()
+            if keep_warm_s:
+                warm = {k: state[k] for k in ("pid", "started", "port", "log", "bundle_dir",
+                                              "release_id") if k in state}
+                warm["until"] = time.time() + keep_warm_s
+        url = f"http://127.0.0.1:{front}"
+        return {**candidate, "front_port": front, "url": url, **({"warm": warm} if warm else {})}
+
+    def split(self, key: str, state: dict[str, Any], candidate: dict[str, Any],
+              weight: float, mirror: bool) -> None:
+        """Route the stable endpoint's new connections through the HTTP router: `weight` of
+        the requests to the candidate, every request copied to it when `mirror`."""
+        self._unrouting.pop(key, None)
+        self._routed.add(key)
+        port = self._router.open(key, int(state["port"]), int(candidate["port"]),
+                                 Split(weight=weight, mirror=mirror))
+        self._forwarders.point(key, port)
+
+    def window(self, key: str) -> dict[str, Any]:
+        return self._router.window(key)
+
+    def abort(self, rollout: Rollout, state: dict[str, Any], candidate: dict[str, Any]
+              ) -> None:
+        """Every request back to the stable process; the candidate goes after the drain."""
+        if state.get("port"):
+            self._forwarders.point(rollout.key, int(state["port"]))
+        self._unroute(rollout.key, Split(weight=0.0))
+        if candidate.get("pid") and _alive(candidate):
             threading.Timer(DRAIN_SECONDS, self._discard,
-                            args=(int(old_pid), state.get("port"))).start()
-        progress(f"live at http://127.0.0.1:{front}")
-        new_state = {"pid": pid, "started": psutil.Process(pid).create_time(),
-                     "port": port, "front_port": front, "log": str(log),
-                     "bundle_dir": str(rollout.bundle_dir), "key": rollout.key,
-                     "sandbox": self.sandbox.describe(), "url": f"http://127.0.0.1:{front}"}
-        return {**new_state, "parity": parity} if parity else new_state
+                            args=(int(candidate["pid"]), candidate.get("port"))).start()
+
+    def _unroute(self, key: str, final: Split) -> None:
+        """Connections the router holds keep `final` for DRAIN_SECONDS, then it lets go."""
+        if key not in self._routed:
+            return
+        self._router.update(key, final)
+        timer = threading.Timer(DRAIN_SECONDS, self._close_route, args=(key,))
+        self._unrouting[key] = timer
+        timer.start()
+
+    def _close_route(self, key: str) -> None:
+        if self._unrouting.pop(key, None) is not None:
+            self._routed.discard(key)
+            self._router.close(key)
 
     def _deploy_app(self, rollout: Rollout, state: dict[str, Any], progress: Progress
                     ) -> dict[str, Any]:
@@ -181,11 +248,16 @@ class LocalProcessTarget:
         if _alive(state):
             self._discard(int(state["pid"]), state.get("port"))
         if state.get("key"):
-            self._forwarders.remove(str(state["key"]))
+            key = str(state["key"])
+            self._forwarders.remove(key)
+            if key in self._routed:
+                self._routed.discard(key)
+                self._router.close(key)
 
     def close(self) -> None:
         self._zygote.close()
         self._forwarders.close()
+        self._router.close_all()
         for timer, name in list(self._draining.items()):  # shutting down: no drain left
             timer.cancel()
             if self.podman is not None:
@@ -285,50 +357,3 @@ class LocalProcessTarget:
             time.sleep(0.05)
         raise TargetError(f"the serving process was not ready within "
                           f"{self.ready_timeout_s:.0f}s; see its log {log}")
-
-
-def _exit_code(pid: int, proc: subprocess.Popen[bytes] | None) -> int | str | None:
-    """None while `pid` runs; its exit code (or "unknown" for a forked one) once it ended."""
-    if proc is not None:
-        return proc.poll()
-    try:
-        gone = psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        gone = True  # the zygote's children are reaped by the kernel: no code to read
-    return "unknown" if gone else None
-
-
-def _alive(state: dict[str, Any]) -> bool:
-    pid = state.get("pid")
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(int(pid))
-        if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        # guard against pid reuse: the same pid started at the same time is our process
-        if "started" in state:
-            return abs(proc.create_time() - float(state["started"])) < 0.01
-        return str(state.get("bundle_dir", "")) in " ".join(proc.cmdline())
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-
-
-def _terminate(pid: int, grace: float = 10.0) -> None:
-    """Stop `bentoml serve` and its workers (circus puts each worker in its own session)."""
-    try:
-        parent = psutil.Process(pid)
-        tree = [parent, *parent.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    try:
-        parent.terminate()  # the arbiter stops its workers gracefully
-    except psutil.NoSuchProcess:
-        pass
-    _gone, alive = psutil.wait_procs(tree, timeout=grace)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=5)
