@@ -299,7 +299,8 @@ export interface paths {
         put?: never;
         /**
          * Promote
-         * @description Policies, then approvals, then rollout: a deployment or a waiting promotion.
+         * @description Policies, then approvals, then rollout (by `strategy`, default the environment's):
+         *     a deployment or a waiting promotion.
          */
         post: operations["promote_api_v1_releases__release_id__promotions_post"];
         delete?: never;
@@ -415,6 +416,48 @@ export interface paths {
          * @description Restore an earlier release that went live here (each call goes one further back).
          */
         post: operations["rollback_api_v1_services__name__environments__environment__rollback_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{name}/environments/{environment}/rollout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Progression
+         * @description The latest progressive rollout here: step, weights, per-variant measurements and the
+         *     verdict of each analysis.
+         */
+        get: operations["progression_api_v1_services__name__environments__environment__rollout_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{name}/environments/{environment}/rollout/{action}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Act
+         * @description pause, resume, promote (skip the remaining steps) or abort (all traffic back to the
+         *     stable release), under the roles that roll back here.
+         */
+        post: operations["act_api_v1_services__name__environments__environment__rollout__action__post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -610,6 +653,27 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AnalysisWindow */
+        AnalysisWindow: {
+            /** At */
+            at: string;
+            candidate: components["schemas"]["VariantMetrics"];
+            paired: components["schemas"]["Pairing"];
+            /** Reasons */
+            reasons?: string[];
+            /** Seconds */
+            seconds: number;
+            stable: components["schemas"]["VariantMetrics"];
+            /** Step */
+            step: number;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "pass" | "fail" | "inconclusive" | "measuring";
+            /** Weight */
+            weight: number;
+        };
         /** AppReleaseRequest */
         AppReleaseRequest: {
             /**
@@ -715,6 +779,16 @@ export interface components {
              * @default dev
              */
             environment: string;
+            /**
+             * Steps
+             * @description canary traffic steps in percent, rising, e.g. [10, 50, 100]
+             */
+            steps?: number[] | null;
+            /**
+             * Strategy
+             * @description how it goes live (default: the environment's)
+             */
+            strategy?: ("rolling" | "blue-green" | "canary" | "shadow" | "champion-challenger") | null;
         };
         /**
          * Deployment
@@ -740,6 +814,12 @@ export interface components {
             noop: boolean;
             /** Previous Release Id */
             previous_release_id: string | null;
+            /**
+             * Progression
+             * @description a progressive rollout's state (progressing, paused, ...): GET .../rollout has the whole of it
+             * @default
+             */
+            progression: string;
             /** Promotion Id */
             promotion_id: string | null;
             /** Release Id */
@@ -753,6 +833,13 @@ export interface components {
              * @enum {string}
              */
             status: "rolling_out" | "live" | "failed";
+            /**
+             * Strategy
+             * @description of the rollout now or last
+             * @default rolling
+             * @enum {string}
+             */
+            strategy: "rolling" | "blue-green" | "canary" | "shadow" | "champion-challenger";
             /**
              * Target
              * @description the kind of target it runs on (local, kubernetes)
@@ -783,6 +870,7 @@ export interface components {
             cannot_run: {
                 [key: string]: string;
             };
+            delivery: components["schemas"]["EnvironmentDelivery"];
             /** Name */
             name: string;
             policies: components["schemas"]["EnvironmentPolicies"];
@@ -807,6 +895,19 @@ export interface components {
             environment: string;
             /** User */
             user: string;
+        };
+        /** EnvironmentDelivery */
+        EnvironmentDelivery: {
+            /**
+             * Allowed
+             * @description the strategies a promotion may choose
+             */
+            allowed: ("rolling" | "blue-green" | "canary" | "shadow" | "champion-challenger")[];
+            /**
+             * Default
+             * @enum {string}
+             */
+            default: "rolling" | "blue-green" | "canary" | "shadow" | "champion-challenger";
         };
         /** EnvironmentList */
         EnvironmentList: {
@@ -1121,6 +1222,15 @@ export interface components {
         JsonValue: boolean | number | string | components["schemas"]["JsonValue"][] | {
             [key: string]: components["schemas"]["JsonValue"];
         } | null;
+        /** LatencyPercentiles */
+        LatencyPercentiles: {
+            /** P50 */
+            p50?: number | null;
+            /** P95 */
+            p95?: number | null;
+            /** P99 */
+            p99?: number | null;
+        };
         /** LogLines */
         LogLines: {
             /** Lines */
@@ -1157,6 +1267,33 @@ export interface components {
              * @default
              */
             name: string;
+        };
+        /**
+         * Pairing
+         * @description The same requests answered by both variants, compared.
+         */
+        Pairing: {
+            /**
+             * Agreement
+             * @description share of equal labels
+             */
+            agreement?: number | null;
+            /**
+             * Dropped
+             * @description copies not sent (too many in flight)
+             * @default 0
+             */
+            dropped: number;
+            /**
+             * Mad
+             * @description mean absolute difference of scores
+             */
+            mad?: number | null;
+            /**
+             * Requests
+             * @default 0
+             */
+            requests: number;
         };
         /**
          * PolicyEvaluation
@@ -1201,6 +1338,106 @@ export interface components {
              * @description model, app or common
              */
             track: string;
+        };
+        /** ProgressStep */
+        ProgressStep: {
+            /** Hold S */
+            hold_s: number;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "canary" | "shadow" | "preview" | "experiment";
+            /** Min Requests */
+            min_requests: number;
+            /**
+             * Mirror
+             * @description every request also copied to the candidate (shadow)
+             */
+            mirror: boolean;
+            /**
+             * Weight
+             * @description share of requests the candidate answers
+             */
+            weight: number;
+        };
+        /**
+         * Progression
+         * @description Where a progressive rollout stands: its step, weights, measurements and verdicts.
+         */
+        Progression: {
+            /** Candidate Release Id */
+            candidate_release_id: string;
+            /** Candidate Version */
+            candidate_version: number;
+            /** Environment */
+            environment: string;
+            /** Failures */
+            failures: number;
+            /** Message */
+            message: string;
+            /** Mirror */
+            mirror: boolean;
+            /**
+             * Preview Url
+             * @description the candidate's own URL (blue-green preview)
+             * @default
+             */
+            preview_url: string;
+            /** Rollout Id */
+            rollout_id: string;
+            /** Service */
+            service: string;
+            /** Stable Release Id */
+            stable_release_id: string | null;
+            /** Stable Version */
+            stable_version: number | null;
+            /** Started At */
+            started_at: string;
+            /**
+             * State
+             * @enum {string}
+             */
+            state: "starting" | "progressing" | "paused" | "succeeded" | "aborted";
+            /**
+             * Step
+             * @description index into steps; len(steps) once it switched
+             */
+            step: number;
+            /** Steps */
+            steps: components["schemas"]["ProgressStep"][];
+            /**
+             * Strategy
+             * @enum {string}
+             */
+            strategy: "rolling" | "blue-green" | "canary" | "shadow" | "champion-challenger";
+            /**
+             * Totals
+             * @description stable, candidate and paired over the rollout
+             */
+            totals: {
+                [key: string]: unknown;
+            };
+            /** Updated At */
+            updated_at: string;
+            /**
+             * Weight
+             * @description share of requests the candidate answers now
+             */
+            weight: number;
+            /**
+             * Windows
+             * @description the latest analyses, oldest first
+             */
+            windows: components["schemas"]["AnalysisWindow"][];
+        };
+        /** ProgressionAction */
+        ProgressionAction: {
+            /**
+             * Comment
+             * @default
+             */
+            comment: string;
         };
         /**
          * Promotion
@@ -1581,6 +1818,33 @@ export interface components {
         UserList: {
             /** Users */
             users: components["schemas"]["User"][];
+        };
+        /**
+         * VariantMetrics
+         * @description One variant (the stable release, the champion; or the candidate) over a window.
+         */
+        VariantMetrics: {
+            /** Error Rate */
+            error_rate?: number | null;
+            /**
+             * Errors
+             * @description answers >= 500 and failed connections
+             * @default 0
+             */
+            errors: number;
+            latency_ms?: components["schemas"]["LatencyPercentiles"];
+            /**
+             * Predictions
+             * @description {labels: {value: count}} or {mean, p50, count} for scores
+             */
+            predictions?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Requests
+             * @default 0
+             */
+            requests: number;
         };
     };
     responses: never;
@@ -3182,6 +3446,169 @@ export interface operations {
             };
             /** @description a concurrent change won, or the current state forbids it */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    progression_api_v1_services__name__environments__environment__rollout_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the service: use lowercase letters, digits and '-', at most 52 characters */
+                name: string;
+                /** @description an environment of the promotion path */
+                environment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Progression"];
+                };
+            };
+            /** @description invalid input: the message names the field and what is wrong */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no API token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's roles do not allow it (the message names the role needed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such service, release, environment, promotion, user or token */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    act_api_v1_services__name__environments__environment__rollout__action__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the service: use lowercase letters, digits and '-', at most 52 characters */
+                name: string;
+                /** @description an environment of the promotion path */
+                environment: string;
+                action: "pause" | "resume" | "promote" | "abort";
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ProgressionAction"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Progression"];
+                };
+            };
+            /** @description invalid input: the message names the field and what is wrong */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no API token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's roles do not allow it (the message names the role needed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such service, release, environment, promotion, user or token */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a concurrent change won, or the current state forbids it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an enforced policy refused the release (details: the policy results) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

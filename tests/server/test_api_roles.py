@@ -57,6 +57,10 @@ MATRIX: dict[tuple[str, str], tuple[str, Any]] = {
     ("POST", "/api/v1/services/{name}/environments/{environment}/rollback"): ("submitter",
                                                                              None),
     ("GET", "/api/v1/services/{name}/environments/{environment}/rollouts"): ("outsider", None),
+    ("GET", "/api/v1/services/{name}/environments/{environment}/rollout"): ("outsider", None),
+    # the roles that roll back there may pause, resume, promote or abort a progression
+    ("POST", "/api/v1/services/{name}/environments/{environment}/rollout/{action}"): (
+        "submitter", {"comment": "matrix"}),
     ("PUT", "/api/v1/services/{name}/team"): ("admin", {"team": "shop"}),
     ("DELETE", "/api/v1/services/{name}/environments/{environment}"): ("submitter", None),
     ("POST", "/api/v1/releases/{release_id}/approvals"): ("approver",
@@ -102,7 +106,7 @@ def _fresh_state(platform: Platform, n: int) -> dict[str, str]:
     token = platform.accounts.create_token(f"zed-{n}", actor="setup")
     return {"name": name, "environment": "dev", "release_id": releases[1]["id"],
             "digest": releases[0]["digest"], "promotion_id": waiting["id"],
-            "user": f"zed-{n}", "team": "shop", "token_id": token["id"]}
+            "user": f"zed-{n}", "team": "shop", "token_id": token["id"], "action": "pause"}
 
 
 def test_the_matrix_covers_every_route(api: tuple[TestClient, Platform, dict[str, str]]
