@@ -402,6 +402,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/services/{name}/environments/{environment}/outcomes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Outcomes
+         * @description Ground truth for earlier answers, by their X-Request-Id: each variant of the running
+         *     progressive rollout is scored on them (accuracy, AUC, RMSE), and a champion/challenger
+         *     experiment configured to decide on that metric ends on it.
+         */
+        post: operations["outcomes_api_v1_services__name__environments__environment__outcomes_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/services/{name}/environments/{environment}/rollback": {
         parameters: {
             query?: never;
@@ -1268,6 +1290,46 @@ export interface components {
              */
             name: string;
         };
+        /** ObservedOutcome */
+        ObservedOutcome: {
+            /**
+             * Request Id
+             * @description the X-Request-Id of the answer it is the outcome of
+             */
+            request_id: string;
+            /**
+             * Value
+             * @description the true label or value; a list, one per input row
+             */
+            value: unknown;
+        };
+        /** OutcomeBatch */
+        OutcomeBatch: {
+            /** Outcomes */
+            outcomes: components["schemas"]["ObservedOutcome"][];
+        };
+        /** OutcomeReceipt */
+        OutcomeReceipt: {
+            /**
+             * Ground Truth
+             * @description stable and candidate, over every outcome so far
+             */
+            ground_truth: {
+                [key: string]: components["schemas"]["VariantOutcomes"];
+            };
+            /**
+             * Matched
+             * @description outcomes whose request a variant answered
+             */
+            matched: number;
+            /** Sent */
+            sent: number;
+            /**
+             * Unknown
+             * @description request ids not remembered (not routed, or too old)
+             */
+            unknown: number;
+        };
         /**
          * Pairing
          * @description The same requests answered by both variants, compared.
@@ -1374,6 +1436,13 @@ export interface components {
             environment: string;
             /** Failures */
             failures: number;
+            /**
+             * Ground Truth
+             * @description stable and candidate scored on the outcomes sent for their answers (POST .../outcomes)
+             */
+            ground_truth?: {
+                [key: string]: components["schemas"]["VariantOutcomes"];
+            };
             /** Message */
             message: string;
             /** Mirror */
@@ -1845,6 +1914,37 @@ export interface components {
              * @default 0
              */
             requests: number;
+        };
+        /**
+         * VariantOutcomes
+         * @description One variant scored on the outcomes sent for the requests it answered.
+         */
+        VariantOutcomes: {
+            /**
+             * Accuracy
+             * @description share of labels equal to the outcome
+             */
+            accuracy?: number | null;
+            /**
+             * Auc
+             * @description ROC AUC of scores in [0, 1] for a 0/1 outcome (to within 0.01)
+             */
+            auc?: number | null;
+            /**
+             * Mae
+             * @description mean absolute error of scores
+             */
+            mae?: number | null;
+            /**
+             * Outcomes
+             * @default 0
+             */
+            outcomes: number;
+            /**
+             * Rmse
+             * @description root mean squared error of scores
+             */
+            rmse?: number | null;
         };
     };
     responses: never;
@@ -3363,6 +3463,98 @@ export interface operations {
             };
             /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
             405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    outcomes_api_v1_services__name__environments__environment__outcomes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the service: use lowercase letters, digits and '-', at most 52 characters */
+                name: string;
+                /** @description an environment of the promotion path */
+                environment: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OutcomeBatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OutcomeReceipt"];
+                };
+            };
+            /** @description invalid input: the message names the field and what is wrong */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no API token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's roles do not allow it (the message names the role needed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such service, release, environment, promotion, user or token */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a concurrent change won, or the current state forbids it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description an enforced policy refused the release (details: the policy results) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,7 +5,9 @@ next step."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import csv
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +20,7 @@ Env = Annotated[str, typer.Option("--env", "-e", help="environment")]
 def register(app: typer.Typer) -> None:
     """Add the delivery commands to the `goldenpath` CLI."""
     app.command()(rollout)
+    app.command()(outcomes)
 
 
 def parse_steps(text: str | None) -> list[int] | None:
@@ -74,3 +77,40 @@ def rollout(name: str, env: Env,
     if s.state == "paused":
         console.print(f"next: goldenpath rollout {name} --env {env} --resume | --promote | "
                       "--abort")
+
+
+def outcomes(name: str, env: Env,
+             file: Annotated[Path, typer.Argument(
+                 help="CSV with the columns request_id and value (the true label or number)",
+                 exists=True, dir_okay=False, readable=True)]) -> None:
+    """Send ground truth for earlier answers of NAME in --env (by their X-Request-Id): each
+    variant of the running rollout is scored on it (accuracy, AUC, RMSE)."""
+    import goldenpath as gp
+
+    with file.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"request_id", "value"} - set(reader.fieldnames or [])
+        if missing:
+            raise typer.BadParameter(f"{file} lacks the column(s) {', '.join(sorted(missing))}"
+                                     ": give a header line request_id,value")
+        pairs = [(row["request_id"], _value(row["value"])) for row in reader]
+    if not pairs:
+        raise typer.BadParameter(f"{file} has no rows after its header")
+    receipt = gp.get(name, env).rollout().send_outcomes(pairs)
+    console.print(f"{receipt.matched} of {receipt.sent} outcomes matched answers "
+                  f"({receipt.unknown} request ids not remembered)")
+    table = Table("variant", "outcomes", "accuracy", "AUC", "RMSE")
+    for variant, m in receipt.ground_truth.items():
+        table.add_row(variant, str(m.outcomes), *("–" if v is None else f"{v:.4g}"
+                                                  for v in (m.accuracy, m.auc, m.rmse)))
+    console.print(table)
+
+
+def _value(text: str) -> Any:
+    """A CSV cell as the model would have answered it: an int, a float, or the text."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

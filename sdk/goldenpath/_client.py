@@ -140,6 +140,14 @@ class Client:
             "POST", f"/api/v1/services/{service}/environments/{environment}/rollout/"
                     f"{action}", json={"comment": comment}))
 
+    def send_outcomes(self, service: str, environment: str,
+                      outcomes: list[tuple[str, Any]]) -> models.OutcomeReceipt:
+        batch = models.OutcomeBatch(outcomes=[models.ObservedOutcome(request_id=r, value=v)
+                                              for r, v in outcomes])
+        return models.OutcomeReceipt.model_validate(self.request(
+            "POST", f"/api/v1/services/{service}/environments/{environment}/outcomes",
+            json=batch.model_dump(mode="json")))
+
     def attach_evidence(self, release_id: str, evidence: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", f"/api/v1/releases/{release_id}/evidence", json=evidence)
 

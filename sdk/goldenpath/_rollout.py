@@ -4,6 +4,7 @@ champion/challenger): where it stands, and pause, resume, promote, abort."""
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from goldenpath._client import Client
@@ -59,6 +60,17 @@ class Rollout:
     def abort(self, comment: str = "") -> Rollout:
         """All traffic back to the stable release; the candidate goes."""
         return self._act("abort", comment)
+
+    def send_outcomes(self, outcomes: Mapping[str, Any] | Iterable[tuple[str, Any]]
+                      ) -> models.OutcomeReceipt:
+        """Ground truth for earlier answers: {request id: true label or value} (the
+        X-Request-Id header of each answer; a list of values for a many-row request). Each
+        variant is scored on them (accuracy, AUC, RMSE: .state.ground_truth), and an
+        experiment set to decide on that metric ends on it."""
+        pairs = list(outcomes.items() if isinstance(outcomes, Mapping) else outcomes)
+        receipt = self._client.send_outcomes(self.state.service, self.state.environment, pairs)
+        self.refresh()
+        return receipt
 
     def _act(self, action: str, comment: str) -> Rollout:
         self.state = self._client.act_on_rollout(self.state.service, self.state.environment,

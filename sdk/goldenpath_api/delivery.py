@@ -64,6 +64,35 @@ class ProgressStep(_Wire):
     min_requests: int
 
 
+class VariantOutcomes(_Wire):
+    """One variant scored on the outcomes sent for the requests it answered."""
+
+    outcomes: int = 0
+    accuracy: float | None = Field(None, description="share of labels equal to the outcome")
+    rmse: float | None = Field(None, description="root mean squared error of scores")
+    mae: float | None = Field(None, description="mean absolute error of scores")
+    auc: float | None = Field(None, description="ROC AUC of scores in [0, 1] for a 0/1 "
+                              "outcome (to within 0.01)")
+
+
+class ObservedOutcome(_Wire):
+    request_id: str = Field(min_length=1, max_length=200,
+                            description="the X-Request-Id of the answer it is the outcome of")
+    value: Any = Field(description="the true label or value; a list, one per input row")
+
+
+class OutcomeBatch(_Wire):
+    outcomes: list[ObservedOutcome] = Field(min_length=1, max_length=10_000)
+
+
+class OutcomeReceipt(_Wire):
+    sent: int
+    matched: int = Field(description="outcomes whose request a variant answered")
+    unknown: int = Field(description="request ids not remembered (not routed, or too old)")
+    ground_truth: dict[str, VariantOutcomes] = Field(description="stable and candidate, "
+                                                     "over every outcome so far")
+
+
 class Progression(_Wire):
     """Where a progressive rollout stands: its step, weights, measurements and verdicts."""
 
@@ -85,6 +114,9 @@ class Progression(_Wire):
     preview_url: str = Field("", description="the candidate's own URL (blue-green preview)")
     windows: list[AnalysisWindow] = Field(description="the latest analyses, oldest first")
     totals: dict[str, Any] = Field(description="stable, candidate and paired over the rollout")
+    ground_truth: dict[str, VariantOutcomes] = Field(
+        default_factory=dict, description="stable and candidate scored on the outcomes sent "
+        "for their answers (POST .../outcomes)")
     started_at: Timestamp
     updated_at: Timestamp
 

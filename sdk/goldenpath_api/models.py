@@ -19,12 +19,16 @@ from typing_extensions import TypeAliasType  # pydantic's own dependency (3.11 l
 from goldenpath_api import rules
 from goldenpath_api.delivery import (  # noqa: F401  (re-exported: clients read models.*)
     AnalysisWindow,
+    ObservedOutcome,
+    OutcomeBatch,
+    OutcomeReceipt,
     Pairing,
     Progression,
     ProgressionAction,
     ProgressStep,
     Strategy,
     VariantMetrics,
+    VariantOutcomes,
 )
 
 T = TypeVar("T")

@@ -24,6 +24,7 @@ from goldenpath_server._bundles import ArtifactStore
 from goldenpath_server._db import DeploymentRow, ReleaseRow, RolloutRow, utcnow
 from goldenpath_server._environments import Environments
 from goldenpath_server._evidence import record_verified
+from goldenpath_server._outcomes import Outcomes
 from goldenpath_server._progression import Progressions
 from goldenpath_server._store import Store
 from goldenpath_server.targets import Rollout, RolloutInterrupted, TargetError
@@ -44,6 +45,7 @@ class Delivery:
         self._monitor: threading.Thread | None = None
         self.progressions = Progressions(store, environments, stopping, self._finish,
                                          self._rollout_of, went_live)
+        self.outcomes = Outcomes(store, environments)
 
     def start(self) -> None:
         """Reconcile what the store says should run, then supervise it."""

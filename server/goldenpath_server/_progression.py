@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from goldenpath_api.errors import Conflict, NotFound
 from goldenpath_api.rules import LIVE, ROLLING_OUT
-from goldenpath_server import _audit
+from goldenpath_server import _audit, _outcomes
 from goldenpath_server._access import Actor, as_principal
 from goldenpath_server._db import DeploymentRow, ReleaseRow, RolloutRow, ServiceRow, utcnow
 from goldenpath_server._environments import Environments
@@ -219,12 +219,25 @@ class Progressions:
         elif verdict == "pass" and step + 1 < len(progress["steps"]):
             self._advance(rollout_id, step + 1)
         elif verdict == "pass" and spec["kind"] == "experiment":
-            self._mark(rollout_id, "paused", "progression_paused", "the experiment ended: "
-                       "compare the variants and promote or abort", ask=True)
+            self._end_experiment(rollout_id, row.environment)
         elif verdict == "pass":
             self._switch(rollout_id, "every step passed its analysis")
         else:  # failed, within the failure limit: measure the step again
             self._step_started[rollout_id] = time.monotonic()
+
+    def _end_experiment(self, rollout_id: str, environment: str) -> None:
+        """On the real metric when the environment says so (outcomes sent by request id),
+        else a person decides."""
+        with self.store.read() as db:
+            ground_truth = (self._row(db, rollout_id).progress or {}).get("ground_truth")
+        config = self.environments.get(environment).delivery.champion_challenger
+        decision, why = _outcomes.decide(ground_truth, config)
+        if decision == "switch":
+            self._switch(rollout_id, why)
+        elif decision == "abort":
+            self._abort(rollout_id, why, code="analysis_failed")
+        else:
+            self._mark(rollout_id, "paused", "progression_paused", why, ask=True)
 
     # -- transitions -------------------------------------------------------------------
     def _advance(self, rollout_id: str, step: int) -> None:
@@ -433,6 +446,8 @@ def progression_view(db: Any, row: RolloutRow, service: str) -> dict[str, Any]:
             "candidate_version": versions.get(row.release_id, 0),
             "preview_url": "" if done else progress.get("preview_url") or "",
             "windows": progress.get("windows") or [],
+            "ground_truth": {v: _outcomes.metrics((progress.get("ground_truth") or {}).get(v))
+                             for v in _outcomes.VARIANTS},
             "totals": progress.get("totals") or {"stable": empty, "candidate": empty,
                                                  "paired": {"requests": 0}},
             "started_at": iso(row.started_at),

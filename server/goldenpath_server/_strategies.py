@@ -61,6 +61,11 @@ class ChallengerConfig(_Config):
     weight: int = Field(default=50, ge=1, le=99)  # percent of requests the challenger answers
     hold_s: float = Field(default=3600.0, ge=0.1, le=30 * 86400)
     min_requests: int = Field(default=1000, ge=0)
+    # how the experiment ends: a person decides, or the real metric from outcomes sent for
+    # its requests (_outcomes.py): the challenger takes over if it beats the champion
+    decide_on: Literal["person", "accuracy", "auc", "rmse"] = "person"
+    min_outcomes: int = Field(default=100, ge=1)  # per variant, before the metric counts
+    min_improvement: float = Field(default=0.0, ge=0.0)  # by this much, at least
 
 
 class AnalysisConfig(_Config):
@@ -172,7 +177,9 @@ def judge(window: dict[str, Any], step: dict[str, Any], config: AnalysisConfig,
               and p99 - champion_p99 > config.latency_slack_ms):
             reasons.append(f"p99 latency {p99:.0f} ms is over {config.max_latency_ratio:g}x "
                            f"the champion's {champion_p99:.0f} ms")
-    if paired["requests"] >= config.min_paired:
+    # an experiment's challenger is meant to answer differently: agreement is measured and
+    # shown, and the experiment ends on the real metric or a person, not on agreement
+    if paired["requests"] >= config.min_paired and step["kind"] != "experiment":
         agreement, mad = paired.get("agreement"), paired.get("mad")
         if agreement is not None and agreement < config.min_agreement:
             reasons.append(f"agrees with the champion on {agreement:.1%} of answers, below "

@@ -61,6 +61,8 @@ MATRIX: dict[tuple[str, str], tuple[str, Any]] = {
     # the roles that roll back there may pause, resume, promote or abort a progression
     ("POST", "/api/v1/services/{name}/environments/{environment}/rollout/{action}"): (
         "submitter", {"comment": "matrix"}),
+    ("POST", "/api/v1/services/{name}/environments/{environment}/outcomes"): (
+        "submitter", {"outcomes": [{"request_id": "r1", "value": 1}]}),
     ("PUT", "/api/v1/services/{name}/team"): ("admin", {"team": "shop"}),
     ("DELETE", "/api/v1/services/{name}/environments/{environment}"): ("submitter", None),
     ("POST", "/api/v1/releases/{release_id}/approvals"): ("approver",

@@ -38,6 +38,10 @@ environments:
       default: canary
       allowed: [rolling, canary]
       canary: {steps: [30, 100], hold_s: 600, min_requests: 5}
+  lab:
+    delivery:
+      champion_challenger: {weight: 50, hold_s: 4, min_requests: 20, decide_on: accuracy,
+                            min_outcomes: 20}
   quiet:
     delivery:
       canary: {steps: [50, 100], hold_s: 1, min_requests: 50}
@@ -91,6 +95,7 @@ class Traffic:
                                          timeout=30)
                 answer = {"row": row, "status": response.status_code,
                           "variant": response.headers.get(VARIANT, ""), "at": time.time(),
+                          "request_id": response.headers.get("X-Request-Id", ""),
                           "predictions": (response.json().get("predictions")
                                           if response.ok else None)}
             except requests.RequestException as exc:
@@ -263,6 +268,42 @@ def test_champion_challenger_splits_measures_each_variant_and_ends_in_a_decision
     assert 0.3 < routed["candidate"] / (routed["candidate"] + routed["stable"]) < 0.7, routed
     rollout.promote("the challenger is as good; it takes over")
     assert gp.get("pd-ab", "prod").release_id == v2.release_id
+
+
+def test_an_experiment_set_to_decide_on_accuracy_ends_on_the_outcomes_sent_later(
+        gp: Any, delivery_server: ServerProcess) -> None:
+    v1 = live_in(gp, "pd-truth", "lab", Threshold(0.5))
+    v2 = gp.deploy(Threshold(0.3), name="pd-truth", sample=SAMPLE, quiet=True)
+
+    def truth(row: list[float]) -> int:  # the world's boundary is 0.3: v2 is right
+        return int(row[0] > 0.3)
+
+    sent: set[str] = set()
+    with Traffic(v1.url) as traffic:
+        there = v2.promote("lab", strategy="champion-challenger", wait=False)
+        rollout = wait_for(lambda: (r := there.rollout()).status == "progressing" and r)
+        while rollout.status == "progressing":  # a labelling job, a little behind the traffic
+            fresh = [a for a in list(traffic.answers)
+                     if a["request_id"] and a["request_id"] not in sent and a["status"] == 200]
+            if fresh:
+                receipt = rollout.send_outcomes({a["request_id"]: truth(a["row"])
+                                                 for a in fresh})
+                assert receipt.matched > 0  # those before the split began are not known
+                sent.update(a["request_id"] for a in fresh)
+            time.sleep(0.5)
+            rollout.refresh()
+        wait_for(lambda: settled(rollout))
+    assert rollout.status == "succeeded", rollout.message
+    assert "the challenger won the experiment: accuracy" in rollout.message
+    scored = rollout.state.ground_truth
+    assert scored["candidate"].accuracy == 1.0
+    assert 0.6 < scored["stable"].accuracy < 0.95  # wrong where 0.3 < x0 <= 0.5
+    assert gp.get("pd-truth", "lab").release_id == v2.release_id
+    recorded = [e for e in events(delivery_server, "pd-truth")
+                if e["type"] == "outcomes_recorded"]
+    assert recorded and all("declared by" in e["message"] for e in recorded)
+    with pytest.raises(gp.errors.Conflict, match="no progressive rollout running"):
+        rollout.send_outcomes({"not-routed": 1})
 
 
 def test_blue_green_serves_a_preview_then_switches_and_switches_back_to_the_warm_release(

@@ -40,3 +40,14 @@ def act(name: ServiceName, environment: EnvironmentName, action: Action,
     stable release), under the roles that roll back here."""
     return platform.delivery.progressions.act(name, environment, action, actor=who,
                                               comment=body.comment if body else "")
+
+
+@router.post("/services/{name}/environments/{environment}/outcomes",
+             response_model=models.OutcomeReceipt, responses=errors(*WRITE, 422))
+def outcomes(name: ServiceName, environment: EnvironmentName, body: models.OutcomeBatch,
+             platform: PlatformDep, who: Caller) -> dict[str, Any]:
+    """Ground truth for earlier answers, by their X-Request-Id: each variant of the running
+    progressive rollout is scored on them (accuracy, AUC, RMSE), and a champion/challenger
+    experiment configured to decide on that metric ends on it."""
+    return platform.delivery.outcomes.record(
+        name, environment, [(o.request_id, o.value) for o in body.outcomes], actor=who)

@@ -39,6 +39,7 @@ _MAX_COPIES = 64  # background copies in flight per key; more are dropped, never
 _COPY_TIMEOUT_S = 30.0  # a hung backend must not hold a copy's slot forever
 _SAMPLES = 10_000  # latency and value samples kept per variant per window
 _MAX_LABELS = 1_000  # distinct labels per window: free-text outputs must not grow memory
+_REMEMBERED = 100_000  # answers kept by request id, for outcomes sent later (ground truth)
 _MAX_IDLE = 128  # pooled idle connections per backend
 _HEALTH = frozenset({b"/healthz", b"/readyz", b"/metrics"})
 _FIELDS = re.compile(rb"\r\n(content-length|transfer-encoding|connection|keep-alive|"
@@ -286,6 +287,14 @@ def _flat(values: list[Any]) -> Iterator[Any]:
             yield v
 
 
+def _predictions(value: Any) -> list[Any]:
+    """An answer's predictions, flat (one per input row), or the whole answer."""
+    if isinstance(value, bytes):
+        return [value.decode("utf-8", "replace")]
+    predictions = value.get("predictions") if isinstance(value, dict) else None
+    return list(_flat(predictions)) if isinstance(predictions, list) else [value]
+
+
 def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
@@ -384,6 +393,16 @@ class _Route:
         self.server: asyncio.AbstractServer | None = None
         self.port = self.copies = 0
         self.clients: set[asyncio.BaseTransport] = set()
+        # request id -> [the stable's answer, the candidate's], for outcomes sent later;
+        # dicts keep insertion order, so the oldest answers are dropped first
+        self.answers: dict[bytes, list[Any]] = {}
+
+    def remember(self, request_id: bytes, variant: int, value: Any) -> None:
+        if (both := self.answers.get(request_id)) is None:
+            if len(self.answers) >= _REMEMBERED:
+                del self.answers[next(iter(self.answers))]
+            both = self.answers[request_id] = [_SKIP, _SKIP]
+        both[variant] = value
 
     def point(self, stable_port: int, candidate_port: int) -> None:
         old = self.pools
@@ -392,7 +411,7 @@ class _Route:
         for pool in set(old) - set(self.pools):
             pool.close()  # exchanges in flight finish; then their connections close
 
-    def copy(self, to: int, request: bytes, answered: Any) -> None:
+    def copy(self, to: int, request: bytes, answered: Any, request_id: bytes) -> None:
         """Send a request to the other release in the background and compare the answers."""
         if self.copies >= _MAX_COPIES:
             self.window.dropped += 1
@@ -407,8 +426,10 @@ class _Route:
                 variant.failed()
                 return
             value = variant.answered(a.status, time.perf_counter() - t0, a.body)
-            if answered is not _SKIP and value is not _SKIP:
-                self.window.compare(answered, value)
+            if value is not _SKIP:
+                self.remember(request_id, to, value)
+                if answered is not _SKIP:
+                    self.window.compare(answered, value)
 
         self.pools[to].send(request, False, done, _COPY_TIMEOUT_S)
 
@@ -499,8 +520,10 @@ class _Client(asyncio.Protocol):
             self._answer(a, variant, request_id, m)
             if counted:  # measured once the answer is on its way
                 value = route.window.variants[variant].answered(a.status, seconds, a.body)
+                if value is not _SKIP:
+                    route.remember(request_id, variant, value)
                 if copy:
-                    route.copy(1 - variant, request, value)
+                    route.copy(1 - variant, request, value, request_id)
 
         route.pools[variant].send(request, method == b"HEAD", done)
 
@@ -537,6 +560,11 @@ class Router:
     def window(self, key: str) -> dict[str, Any]:
         """Measurements since the previous window() (or open), then reset."""
         return self._call(self._swap(key)).summary()
+
+    def answers(self, key: str, request_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The predictions each variant answered to these requests (by X-Request-Id), for
+        those still remembered: {request id: {"stable": [...], "candidate": [...]}}."""
+        return self._call(self._answers(key, request_ids))
 
     def close(self, key: str) -> None:
         self._call(self._close(key))
@@ -583,6 +611,17 @@ class Router:
         route = self._route(key)
         old, route.window = route.window, _Window()
         return old
+
+    async def _answers(self, key: str, request_ids: list[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        remembered = self._route(key).answers
+        for request_id in request_ids:
+            if (both := remembered.get(request_id.encode())) is None:
+                continue
+            found[request_id] = {name: _predictions(value)
+                                 for name, value in zip(_NAMES, both, strict=True)
+                                 if value is not _SKIP}
+        return found
 
     async def _close(self, key: str) -> None:
         if (route := self._routes.pop(key, None)) is None:

@@ -154,6 +154,10 @@ class LocalProcessTarget:
     def window(self, key: str) -> dict[str, Any]:
         return self._router.window(key)
 
+    def answers(self, key: str, request_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """What each variant answered to these requests while the router served `key`."""
+        return self._router.answers(key, request_ids) if key in self._routed else {}
+
     def abort(self, rollout: Rollout, state: dict[str, Any], candidate: dict[str, Any]
               ) -> None:
         """Every request back to the stable process; the candidate goes after the drain."""
