@@ -18,11 +18,16 @@ from goldenpath_serving.fetch import pinned
 
 MANAGED_BY = "goldenpath"
 MODEL_PORT = 3000
+# which side of a progressive rollout a pod serves: stable (the template's Deployment) or
+# canary (the candidate's, `<name>-canary`, _k8s_delivery.py)
+VARIANT = "goldenpath.dev/variant"
+CANARY_SUFFIX, PREVIEW_SUFFIX = "-canary", "-preview"
 DEFAULT_RESOURCES = {"cpu": 0.25, "memory_gb": 0.5, "gpu": 0}
 # kinds the template creates, in apply order; deletion touches exactly these
 KINDS = (("v1", "ServiceAccount"), ("v1", "Service"), ("apps/v1", "Deployment"),
          ("policy/v1", "PodDisruptionBudget"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
-         ("networking.k8s.io/v1", "NetworkPolicy"), ("networking.k8s.io/v1", "Ingress"))
+         ("networking.k8s.io/v1", "NetworkPolicy"), ("networking.k8s.io/v1", "Ingress"),
+         ("gateway.networking.k8s.io/v1", "HTTPRoute"))
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,10 @@ class TemplateSettings:
     # Runtime variants by a package the bundle pins, e.g. {"torch": REF with PyTorch}: the
     # first one whose package the bundle pins runs it; others run on runtime_image.
     runtime_images: dict[str, str] = field(default_factory=dict)
+    # A Gateway API Gateway ("NAME" or "NAMESPACE/NAME") users reach services through: the
+    # template adds an HTTPRoute to it, whose weights and RequestMirror filter split and
+    # copy requests in progressive rollouts (shadow needs it). Empty: no HTTPRoute.
+    gateway: str = ""
 
 
 def runtime_image_for(rollout: Rollout, settings: TemplateSettings) -> str:
@@ -98,18 +107,21 @@ def render(rollout: Rollout, settings: TemplateSettings) -> list[dict[str, Any]]
     meta = {"name": name, "namespace": settings.namespace, "labels": labels}
     public = public_url_of(name, rollout.environment, settings)
     ingress = [_ingress(meta, public, settings.ingress_class)] if public else []
+    route = [http_route(meta, public, settings.gateway, [(name, 1)])] if settings.gateway \
+        else []
+    pods = {**labels, VARIANT: "stable"}
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta,
          "automountServiceAccountToken": False},
         {"apiVersion": "v1", "kind": "Service", "metadata": meta,
          "spec": {"selector": selector, "ports": [{"name": "http", "port": 80,
                                                    "targetPort": port}]}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {**meta, "labels": pods},
          "spec": {"replicas": settings.replicas, "selector": {"matchLabels": selector},
                   "revisionHistoryLimit": 5, "progressDeadlineSeconds": 120,
                   "strategy": {"type": "RollingUpdate",
                                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-                  "template": {"metadata": {"labels": labels},
+                  "template": {"metadata": {"labels": pods},
                                "spec": _pod_spec(rollout, settings, port)}}},
         {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta,
          "spec": {"minAvailable": 1, "selector": {"matchLabels": selector}}},
@@ -123,8 +135,45 @@ def render(rollout: Rollout, settings: TemplateSettings) -> list[dict[str, Any]]
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta,
          "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"],
                   "ingress": [{"ports": [{"port": port, "protocol": "TCP"}]}]}},
-        *ingress,
+        *ingress, *route,
     ]
+
+
+def render_candidate(rollout: Rollout, settings: TemplateSettings, replicas: int
+                     ) -> list[dict[str, Any]]:
+    """The candidate of a progressive rollout, from the same template: its Deployment
+    `<name>-canary` (pods labelled variant=canary, also selected by the stable Service) and
+    the Service `<name>-preview` that selects only them."""
+    objects = {o["kind"]: o for o in render(rollout, settings)}
+    name = rollout.service
+    only = {"app.kubernetes.io/name": name, VARIANT: "canary"}
+    dep, svc = objects["Deployment"], objects["Service"]
+    labels = {**dep["metadata"]["labels"], VARIANT: "canary"}
+    spec = {**dep["spec"], "replicas": replicas, "selector": {"matchLabels": only},
+            "template": {**dep["spec"]["template"], "metadata": {"labels": labels}}}
+    return [{**dep, "metadata": {**dep["metadata"], "name": name + CANARY_SUFFIX,
+                                 "labels": labels}, "spec": spec},
+            {**svc, "metadata": {**svc["metadata"], "name": name + PREVIEW_SUFFIX},
+             "spec": {**svc["spec"], "selector": only}}]
+
+
+def http_route(meta: dict[str, Any], public_url: str, gateway: str,
+               backends: list[tuple[str, int]], mirror: str = "") -> dict[str, Any]:
+    """The service's HTTPRoute on the environment's Gateway: requests split between
+    `backends` (Service name, weight) and, with `mirror`, copied to that Service."""
+    namespace, _, gw = gateway.rpartition("/")
+    parent = {"name": gw, **({"namespace": namespace} if namespace else {})}
+    rule: dict[str, Any] = {"backendRefs": [{"name": svc, "port": 80, "weight": weight}
+                                            for svc, weight in backends]}
+    if mirror:
+        rule["filters"] = [{"type": "RequestMirror",
+                            "requestMirror": {"backendRef": {"name": mirror, "port": 80}}}]
+    spec: dict[str, Any] = {"parentRefs": [parent], "rules": [rule]}
+    host = urlsplit(public_url).hostname if public_url else None
+    if host:
+        spec["hostnames"] = [host]
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": meta, "spec": spec}
 
 
 def _ingress(meta: dict[str, Any], public_url: str, ingress_class: str) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 apply (one field manager), then a real rollout watch until Available or a clear reason;
 then, for models, the server replays the notebook's sample against every new pod through
 the API server's pod proxy (its own parity check, verified evidence for the environment).
+Progressive rollouts (canary, blue-green, champion/challenger; shadow through a Gateway API
+gateway) run a second Deployment beside the stable one: _k8s_delivery.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
+from goldenpath_server.targets._k8s_delivery import Delivery
 from goldenpath_server.targets._pods import (
     ClusterErrors,
     api_message,
@@ -50,7 +53,8 @@ UNREACHABLE_GRACE_S = 5.0
 _PLURALS = {"ServiceAccount": "serviceaccounts", "Service": "services",
             "Deployment": "deployments", "PodDisruptionBudget": "poddisruptionbudgets",
             "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-            "NetworkPolicy": "networkpolicies", "Ingress": "ingresses"}
+            "NetworkPolicy": "networkpolicies", "Ingress": "ingresses",
+            "HTTPRoute": "httproutes"}
 _WAITING_FAILURES = ("ImagePullBackOff", "ErrImagePull", "CrashLoopBackOff",
                      "CreateContainerConfigError", "InvalidImageName")
 # A pod no node can take (more CPU than any node has, a GPU nobody offers) is reported once
@@ -64,6 +68,9 @@ class KubernetesTarget:
 
     name = "kubernetes"
     cannot_run: dict[str, str] = {}  # models and apps alike
+    # a replica ratio weighs connections; copying requests (shadow) needs a Gateway's
+    # HTTPRoute: an environment that names one gets "shadow" too (__init__)
+    strategies: tuple[str, ...] = ("rolling", "blue-green", "canary", "champion-challenger")
 
     def __init__(self, settings: TemplateSettings, kubeconfig: str = "", context: str = "",
                  rollout_timeout_s: float = 180.0,
@@ -79,6 +86,9 @@ class KubernetesTarget:
         self.apps = k8s.AppsV1Api(self.api)
         self.core = k8s.CoreV1Api(self.api)
         self._unschedulable: dict[str, float] = {}  # rollout key -> first refused (monotonic)
+        self.delivery = Delivery(self)
+        if settings.gateway:
+            self.strategies = (*type(self).strategies, "shadow")
 
     # -- Target interface ----------------------------------------------------------------
     def deploy(self, rollout: Rollout, state: dict[str, Any], progress: Progress
@@ -86,6 +96,9 @@ class KubernetesTarget:
         objects = render(rollout, self.settings)
         try:
             with self._translate_errors():
+                settled = self.delivery.settle(rollout, progress, stale=True)
+                if settled is not None:  # handed over from a blue-green switch kept warm
+                    return settled
                 progress(f"server-side dry-run of {len(objects)} objects in "
                          f"{self.settings.namespace}")
                 for obj in objects:
@@ -105,6 +118,9 @@ class KubernetesTarget:
               ) -> dict[str, Any]:
         """After a server restart: follow the rollout already in the cluster to its end."""
         with self._translate_errors():
+            settled = self.delivery.settle(rollout, progress, stale=False)
+            if settled is not None:
+                return settled
             current = self._deployment(rollout.service)
             if current is None or (current.metadata.labels or {}).get(
                     "goldenpath.dev/release") != rollout.release_id:
@@ -159,6 +175,7 @@ class KubernetesTarget:
         if not name:
             return
         selector = f"app.kubernetes.io/name={name},app.kubernetes.io/managed-by={MANAGED_BY}"
+        self.delivery.forget(name)
         with self._translate_errors():
             for api_version, kind in reversed(KINDS):
                 collection = self._path(api_version, kind, "").rstrip("/")
@@ -170,11 +187,33 @@ class KubernetesTarget:
                                missing_ok=True)
 
     def close(self) -> None:
+        self.delivery.close()
         self.api.close()
 
+    # -- progressive rollouts (_k8s_delivery.py) -------------------------------------------
+    def start_candidate(self, rollout: Rollout, progress: Progress) -> dict[str, Any]:
+        return self.delivery.start_candidate(rollout, progress)
+
+    def split(self, key: str, state: dict[str, Any], candidate: dict[str, Any],
+              weight: float, mirror: bool) -> None:
+        self.delivery.split(key, state, candidate, weight, mirror)
+
+    def window(self, key: str) -> dict[str, Any]:
+        return self.delivery.window(key)
+
+    def complete(self, rollout: Rollout, state: dict[str, Any], candidate: dict[str, Any],
+                 keep_warm_s: float) -> dict[str, Any]:
+        return self.delivery.complete(rollout, state, candidate, keep_warm_s)
+
+    def abort(self, rollout: Rollout, state: dict[str, Any], candidate: dict[str, Any]
+              ) -> None:
+        self.delivery.abort(rollout, state, candidate)
+
     # -- internals -----------------------------------------------------------------------
-    def _watch(self, rollout: Rollout, progress: Progress) -> dict[str, Any]:
-        """Wait until the Deployment is Available with the new release, or say why not."""
+    def _watch(self, rollout: Rollout, progress: Progress, name: str = ""
+               ) -> dict[str, Any]:
+        """Wait until the Deployment (`name`, default the service's) is Available with the
+        new release, or say why not."""
         deadline = time.monotonic() + self.rollout_timeout_s
         last = ""
         unreachable_since: float | None = None
@@ -183,7 +222,7 @@ class KubernetesTarget:
             if self._stopping.is_set():
                 raise RolloutInterrupted(rollout.key)
             try:
-                dep = self._deployment(rollout.service)
+                dep = self._deployment(name or rollout.service)
                 unreachable_since = None
             except urllib3.exceptions.HTTPError:
                 # ride out a blip; an API server gone for longer ends the rollout
@@ -193,7 +232,8 @@ class KubernetesTarget:
                 time.sleep(1)
                 continue
             if dep is None:
-                raise TargetError(f"Deployment {rollout.service} disappeared during rollout")
+                raise TargetError(f"Deployment {name or rollout.service} disappeared "
+                                  "during rollout")
             status, spec = dep.status, dep.spec
             want = spec.replicas or 0
             line = (f"{status.updated_replicas or 0}/{want} updated, "
