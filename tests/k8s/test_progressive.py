@@ -152,6 +152,24 @@ def test_canary_weights_are_replica_ratios_and_complete_hands_over(
     _routes_to(apis, "cwa", {"r2": 2})
 
 
+
+def test_a_model_candidate_comes_from_the_same_template(target: KubernetesTarget,
+                                                        apis: dict[str, Any]) -> None:
+    def model(version: int) -> Rollout:
+        return Rollout(service="cmod", environment="prod", release_id=f"m{version}",
+                       kind="model", digest="sha256:" + str(version) * 64, team="risk")
+
+    notes, note = _notes()
+    stable = target.deploy(model(1), {}, note)
+    candidate = target.start_candidate(model(2), note)
+    pod = _deployment(apis, "cmod-canary").spec.template.spec
+    assert pod.containers[0].image == RUNTIME and pod.containers[0].readiness_probe.http_get
+    assert "sha256:" + "2" * 64 in pod.init_containers[0].args  # fetches the candidate
+    target.split("cmod.prod", stable, candidate, 0.5, False)
+    _routes_to(apis, "cmod", {"m1": 2, "m2": 2})
+    target.abort(model(2), stable, candidate)
+    _routes_to(apis, "cmod", {"m1": 2})
+
 def test_abort_removes_the_candidate_and_leaves_the_stable_untouched(
         target: KubernetesTarget, apis: dict[str, Any]) -> None:
     notes, note = _notes()
@@ -343,3 +361,67 @@ def test_delete_removes_the_candidate_too(target: KubernetesTarget,
         assert _deployment(apis, name) is None
     assert _service(apis, "cdel-preview") is None and _service(apis, "cdel") is None
 
+
+
+@pytest.fixture(scope="module")
+def platform(namespace: str, kubeconfig: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A promotion server whose `prod` delivers to the cluster by canary: steps short, and
+    (nothing answering on KWOK nodes) every step inconclusive at once, paused for a person."""
+    import goldenpath
+    from goldenpath import _config
+    from tests._servers import start_server
+
+    tmp = tmp_path_factory.mktemp("k8s-progressive")
+    config = tmp / "goldenpath.yaml"
+    config.write_text(yaml.safe_dump({"environments": {"prod": {
+        "target": "kubernetes", "namespace": namespace, "runtime_image": RUNTIME,
+        "replicas": 2, "bundle_base_url": "http://goldenpath.goldenpath-system.svc:8731",
+        "delivery": {"allowed": ["rolling", "canary", "blue-green"],
+                     "canary": {"steps": [50, 100], "hold_s": 0.5, "min_requests": 1},
+                     "analysis": {"max_wait_factor": 1}}}}}))
+    server = start_server(tmp, {"GOLDENPATH_CONFIG": str(config),
+                                "GOLDENPATH_ROLLOUT_TIMEOUT_S": "60",
+                                "KUBECONFIG": str(kubeconfig)})
+    previous = _config._current
+    goldenpath.configure(server=server.url)
+    yield server
+    _config._current = previous
+    server.stop()
+
+
+def _release(client: Any, service: str, version: int) -> str:
+    release = client.request("POST", f"/api/v1/services/{service}/app-releases",
+                             json={"image": APP[version], "port": 8080, "team": "shop"})
+    return str(release["id"])
+
+
+@pytest.mark.parametrize("action", ["promote", "abort"])
+def test_a_canary_through_the_platform_pauses_then_a_person_decides(
+        platform: Any, apis: dict[str, Any], action: str) -> None:
+    from goldenpath._client import Client
+
+    c, service = Client(), f"pc-{action}"
+    c.deploy(_release(c, service, 1), "prod")
+    assert c.wait(service, "prod", timeout=90).status == "live"
+    v2 = _release(c, service, 2)
+    c.deploy(v2, "prod", strategy="canary")
+    # no requests reach KWOK pods: the step is inconclusive, a person decides
+    paused = wait_for("the canary to pause", lambda: (p := c.progression(service, "prod"))
+                      .state == "paused" and p, timeout=90)
+    assert paused.strategy == "canary" and paused.weight == 0.5
+    assert "too little traffic" in paused.message
+    assert _deployment(apis, f"{service}-canary").spec.replicas == 2  # 50%: 2 beside 2
+    _routes_to(apis, service, {_label(apis, service): 2, v2: 2})
+    c.act_on_rollout(service, "prod", action, comment="checked by hand")
+    image = APP[2] if action == "promote" else APP[1]
+    wait_for(f"the {action} to land", lambda: _deployment(apis, f"{service}-canary") is None
+             and _deployment(apis, service).spec.template.spec.containers[0].image == image,
+             timeout=90)
+    done = c.progression(service, "prod")
+    assert done.state == ("succeeded" if action == "promote" else "aborted")
+    assert _service(apis, service).spec.selector == {"app.kubernetes.io/name": service}
+
+
+def _label(apis: dict[str, Any], service: str) -> str:
+    return str(_deployment(apis, service).metadata.labels["goldenpath.dev/release"])
