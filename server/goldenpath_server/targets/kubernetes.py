@@ -367,7 +367,9 @@ class KubernetesTarget:
             self._call("PATCH", path, body=obj, query=query,
                        content_type="application/apply-patch+yaml")
         except ApiException as exc:
-            message = api_message(exc)
+            message = api_message(exc).rstrip() + (  # a missing CRD or namespace
+                f" (does the cluster serve {obj['apiVersion']} {obj['kind']}, and does "
+                f"namespace {self.settings.namespace} exist?)" if exc.status == 404 else "")
             stage = "refused at dry-run" if dry_run else "refused"
             raise TargetError(f"{obj['kind']} {obj['metadata']['name']} {stage} by the "
                               f"cluster: {message}") from None
