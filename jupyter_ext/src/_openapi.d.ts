@@ -970,6 +970,13 @@ export interface components {
              * @enum {string}
              */
             action: "enforce" | "warn" | "off";
+            /**
+             * At
+             * @description when the rule applies: at the promotion, or before a progressive rollout's switch, over its measurements
+             * @default promote
+             * @enum {string}
+             */
+            at: "promote" | "switch";
             /** Environment */
             environment: string;
             /**
@@ -1379,6 +1386,13 @@ export interface components {
              * @enum {string}
              */
             action: "enforce" | "warn" | "off";
+            /**
+             * At
+             * @description when the rule applies: at the promotion, or before a progressive rollout's switch, over its measurements
+             * @default promote
+             * @enum {string}
+             */
+            at: "promote" | "switch";
             /**
              * Hint
              * @description what to do about it (failed results only)

@@ -175,6 +175,9 @@ class PolicyResult(WireModel):
     track: str = Field(description="model, app or common")
     action: PolicyAction
     passed: bool
+    at: Literal["promote", "switch"] = Field("promote", description="when the rule applies: "
+                                             "at the promotion, or before a progressive "
+                                             "rollout's switch, over its measurements")
     message: str = Field("", description="why it failed (failed results only)")
     hint: str = Field("", description="what to do about it (failed results only)")
 

@@ -77,6 +77,10 @@ class EnvironmentConfig(BaseModel):
     # server's service proxy, with the user's kubeconfig
     public_url: str = ""
     ingress_class: str = ""  # kubernetes: that Ingress's class; empty: the cluster default
+    # kubernetes: a Gateway API Gateway ("NAME" or "NAMESPACE/NAME"): an HTTPRoute to it
+    # splits and mirrors requests per request in progressive rollouts (shadow needs it)
+    gateway: str = ""
+    max_replicas: int = Field(default=4, ge=1)  # kubernetes: the HPA's ceiling per release
     # kubernetes: runtime image variants by a package the bundle pins ({"torch": REF})
     runtime_images: dict[str, str] = Field(default_factory=dict)
     # kubernetes: how long pods no node can take may wait before the rollout fails (with a

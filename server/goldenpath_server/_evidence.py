@@ -19,7 +19,7 @@ from goldenpath_server._environments import EnvironmentConfig, Pricing
 
 # What callers may attach (declared, with their name); the server's own findings are not.
 ATTACHABLE = ("lineage", "card", "card_draft", "metrics", "data", "test_report", "review")
-VERIFIED = ("scan", "pinned", "unpinned", "parity")  # set by the server alone
+VERIFIED = ("scan", "pinned", "unpinned", "parity", "delivery")  # set by the server alone
 
 
 def _now() -> str:
@@ -117,11 +117,14 @@ def monthly_cost(resources: dict[str, float], pricing: Pricing) -> float:
 
 def policy_context(release: dict[str, Any], evidence: dict[str, Any], environment: str,
                    env: EnvironmentConfig, pricing: Pricing, previous: str = "",
-                   sources: dict[str, Any] | None = None) -> dict[str, Any]:
+                   sources: dict[str, Any] | None = None,
+                   rollout: dict[str, Any] | None = None) -> dict[str, Any]:
     """The CEL variables: every field present (empty when unknown), numbers as doubles.
 
-    Checks (scan, pins, parity) come from the server's own findings only; `evidence.sources`
-    says, per item, "server" or who declared it."""
+    Checks (scan, pins, parity, delivery) come from the server's own findings only;
+    `evidence.sources` says, per item, "server" or who declared it. `rollout` is the strategy
+    of the rollout the policies are evaluated for, with its measurements at a switch
+    (_delivery_evidence.rollout_context)."""
     resources = resources_of(release.get("spec") or {})
     sources = sources or {}
     evidence = verified_only(evidence, sources)
@@ -158,12 +161,15 @@ def policy_context(release: dict[str, Any], evidence: dict[str, Any], environmen
                      "scanner": str((evidence.get("scan") or {}).get("scanner") or ""),
                      "dangerous": list((evidence.get("scan") or {}).get("dangerous") or []),
                      "code_by_value": bool((evidence.get("scan") or {}).get("code_by_value"))},
+            "delivery": {"environments": dict((evidence.get("delivery") or {}).get(
+                "environments") or {})},
             "pinned": bool(evidence.get("pinned")),
             "unpinned": list(evidence.get("unpinned") or []),
             "test_report": str(evidence.get("test_report") or ""),
             "review": str(evidence.get("review") or ""),
             "sources": {k: {"source": str(v.get("source") or ""), "by": str(v.get("by") or "")}
                         for k, v in sources.items() if isinstance(v, dict)}},
+        "rollout": rollout or {},
         "env": {"name": environment, "previous": previous,
                 "budget_usd": float(env.policies.budget_usd),
                 "metric": {"name": env.policies.metric.name,

@@ -64,6 +64,7 @@ class Platform:
         self.releases = Releases(self.store, self.artifacts)
         self.promotions = Promotions(self.store, self.environments, policies,
                                      self.config.pricing, self.rollouts, self.registration)
+        self.delivery.progressions.gate = self.promotions.gate_switch
         self.oversight = Oversight(self.store, self.environments, settings.audit_head_file)
         self.accounts = Accounts(self.store, self.access)
         self.webhooks = WebhookSender(self.config.webhooks, self.oversight.events_since,

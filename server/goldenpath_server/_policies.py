@@ -22,6 +22,11 @@ from goldenpath_api.errors import ConfigurationError
 DEFAULT_FILE = Path(__file__).parent / "defaults" / "policies.yaml"
 ACTIONS = ("enforce", "warn", "off")
 TRACKS = ("common", "model", "app")
+# promote: when the promotion is asked for; switch: before the candidate of a progressive
+# rollout takes all traffic, over its own measurements (`rollout.shadow`, `rollout.canary`).
+# A rolling rollout switches at once, so its switch rules are evaluated at the promotion,
+# with nothing measured: a rule that needs a shadow thereby requires the strategy.
+MOMENTS = ("promote", "switch")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class Policy:
     hint: str
     program: Any
     detail: Any = None  # compiled CEL, a string for the failure message
+    at: str = "promote"  # MOMENTS
 
 
 class PolicySet:
@@ -57,19 +63,21 @@ class PolicySet:
         return cls(policies)
 
     def evaluate(self, context: dict[str, Any], track: str, environment: str,
-                 actions: dict[str, str], default_action: str) -> dict[str, Any]:
-        """Run every rule of `track` (and common) for `environment`; failures say why."""
+                 actions: dict[str, str], default_action: str,
+                 at: tuple[str, ...] = ("promote",)) -> dict[str, Any]:
+        """Run every rule of `track` (and common) for `environment` that applies `at` these
+        moments; failures say why."""
         activation = {k: celpy.json_to_cel(_cel_safe(v)) for k, v in context.items()}
         results = []
         for policy in self.policies:
-            if policy.track not in ("common", track):
+            if policy.track not in ("common", track) or policy.at not in at:
                 continue
             action = actions.get(policy.name, default_action)
             if action == "off":
                 continue
             passed, error = _run(policy, activation)
             result: dict[str, Any] = {"name": policy.name, "track": policy.track,
-                                      "action": action, "passed": passed}
+                                      "action": action, "passed": passed, "at": policy.at}
             if not passed:
                 detail = _detail(policy, activation) if not error else error
                 result.update(message=policy.message + (f" ({detail})" if detail else ""),
@@ -125,6 +133,9 @@ def _compile(env: celpy.Environment, raw: dict[str, Any], path: Path) -> Policy:
         raise ConfigurationError(f"policy {name or '?'} in {path} is incomplete: needs name, "
                                  f"expression, message and a track in {TRACKS}",
                                  "see docs/governance.md for the format")
+    if raw.get("at", "promote") not in MOMENTS:
+        raise ConfigurationError(f"policy {name} in {path} has at: {raw.get('at')!r}",
+                                 f"use one of {', '.join(MOMENTS)} (default: promote)")
     try:
         program = env.program(env.compile(str(raw["expression"])))
         detail = env.program(env.compile(str(raw["detail"]))) if raw.get("detail") else None
@@ -133,7 +144,8 @@ def _compile(env: celpy.Environment, raw: dict[str, Any], path: Path) -> Policy:
                                  "fix the expression; see https://cel.dev") from None
     return Policy(name=name, track=str(raw.get("track", "common")),
                   expression=str(raw["expression"]), message=str(raw["message"]),
-                  hint=str(raw.get("hint", "")), program=program, detail=detail)
+                  hint=str(raw.get("hint", "")), program=program, detail=detail,
+                  at=str(raw.get("at", "promote")))
 
 
 _INT64 = 2**63

@@ -18,12 +18,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from goldenpath_api.errors import Conflict, NotFound
+from goldenpath_api.errors import Conflict, NotFound, PolicyDenied
 from goldenpath_api.rules import LIVE, ROLLING_OUT
-from goldenpath_server import _audit, _outcomes
+from goldenpath_server import _audit, _delivery_evidence, _outcomes
 from goldenpath_server._access import Actor, as_principal
-from goldenpath_server._db import DeploymentRow, ReleaseRow, RolloutRow, ServiceRow, utcnow
+from goldenpath_server._db import DeploymentRow, RolloutRow, ServiceRow, utcnow
 from goldenpath_server._environments import Environments
+from goldenpath_server._progress_view import describe, merge, progression_view
 from goldenpath_server._store import Store
 from goldenpath_server._strategies import judge
 from goldenpath_server._views import iso
@@ -49,6 +50,8 @@ class Progressions:
         self._build = build
         self._went_live = went_live
         self._step_started: dict[str, float] = {}  # rollout id -> when its step began
+        # the `at: switch` policies (Promotions.gate_switch), set once both exist
+        self.gate: Callable[[str], dict[str, Any]] | None = None
         self._lock = threading.RLock()  # one decision at a time: ticks and people's actions
         self._thread: threading.Thread | None = None
 
@@ -91,7 +94,7 @@ class Progressions:
             row.progress = {**row.progress, "candidate": candidate, "state": state,
                             "preview_url": candidate.get("url", ""),
                             "message": f"step {step + 1} of {len(progress['steps'])}: "
-                                       f"{_describe(spec)}" if spec else "switching"}
+                                       f"{describe(spec)}" if spec else "switching"}
             data: dict[str, Any] = {"rollout_id": rollout_id, "step": step,
                                     "weight": spec["weight"] if spec else 1.0,
                                     "mirror": bool(spec and spec["mirror"])}
@@ -172,10 +175,9 @@ class Progressions:
     def _run(self) -> None:
         while not self._stop.wait(TICK_S):
             try:
-                with self.store.read() as db:
-                    running = list(db.scalars(select(RolloutRow.id).where(
-                        RolloutRow.status == "running", RolloutRow.strategy != "rolling")))
-                for rollout_id in running:
+                # the progressions this process routes (begin() adds them, adopted ones
+                # too): an idle server reads nothing
+                for rollout_id in list(self._step_started):
                     with self._lock:
                         self._tick(rollout_id)
             except Exception:  # the loop must outlive any single bad tick
@@ -196,7 +198,7 @@ class Progressions:
             return
         target = self.environments.target(row.environment)
         window = target.window(f"{_service(self.store, row)}.{row.environment}")  # type: ignore[attr-defined]
-        pending = _merge(progress.get("pending"), window)
+        pending = merge(progress.get("pending"), window)
         counted = (pending["paired"]["requests"] if spec["mirror"]
                    else pending["candidate"]["requests"])
         enough = counted >= spec["min_requests"]
@@ -249,7 +251,7 @@ class Progressions:
             dep = self._deployment(db, row)
             target.split(f"{service}.{row.environment}", dep.target_state,  # type: ignore[attr-defined]
                          row.progress["candidate"], spec["weight"], spec["mirror"])
-            message = f"step {step + 1} of {len(row.progress['steps'])}: {_describe(spec)}"
+            message = f"step {step + 1} of {len(row.progress['steps'])}: {describe(spec)}"
             row.progress = {**row.progress, "step": step, "message": message, "failures": 0}
             self.store.event(db, service, row.environment, row.release_id, "progression_step",
                              f"{row.strategy} of {service} in {row.environment}: {message}",
@@ -260,6 +262,18 @@ class Progressions:
 
     def _switch(self, rollout_id: str, why: str, actor: str = "system") -> None:
         """All traffic to the candidate: it is the stable release now."""
+        evaluation = self.gate(rollout_id) if self.gate is not None else None
+        if evaluation is not None and evaluation["outcome"] == "fail":
+            blocking = [r for r in evaluation["results"]
+                        if not r["passed"] and r["action"] == "enforce"]
+            why = "; ".join(f"{r['name']}: {r['message']}" for r in blocking)
+            hint = " · ".join(r["hint"] for r in blocking if r.get("hint"))
+            if actor != "system":  # a person asked: say no, the rollout stays as it is
+                raise PolicyDenied(f"the switch is blocked by policy: {why}", hint,
+                                   details=evaluation)
+            self._abort(rollout_id, f"the switch policies failed: {why}", code="policy_denied",
+                        details=evaluation)
+            return
         row, service, environment, stable, progress = self._context(rollout_id)
         target = self.environments.target(environment)
         rollout = self._build(row.release_id, environment)
@@ -276,6 +290,7 @@ class Progressions:
                              f"{row.strategy} of {service} in {environment}: all traffic to "
                              f"the candidate ({why})", {"rollout_id": rollout_id}, actor=actor)
             _audit.cover(db, row)
+            _delivery_evidence.record(db, rollout_id, "succeeded")
         self._finish(service, environment, row.release_id, LIVE, "", new_state)
         self._went_live(row.release_id, environment)
 
@@ -307,6 +322,7 @@ class Progressions:
                                        "url": dep.url, "details": details or {}},
                              actor=actor)
             _audit.cover(db, row, dep)
+            _delivery_evidence.record(db, rollout_id, "aborted")
 
     def _mark(self, rollout_id: str, state: str, kind: str, why: str, *,
               actor: str = "system", ask: bool = False) -> None:
@@ -329,7 +345,7 @@ class Progressions:
             windows = [*row.progress.get("windows", []), record][-KEPT_WINDOWS:]
             row.progress = {**row.progress, "windows": windows, "pending": None,
                             "failures": failures,
-                            "totals": _merge(row.progress.get("totals"), record)}
+                            "totals": merge(row.progress.get("totals"), record)}
             verdict = record["verdict"]
             c = record["candidate"]
             self.store.event(db, service, row.environment, row.release_id,
@@ -373,82 +389,3 @@ class Progressions:
 def _service(store: Store, row: RolloutRow) -> str:
     with store.read() as db:
         return str(db.scalar(select(ServiceRow.name).where(ServiceRow.id == row.service_id)))
-
-
-def _describe(spec: dict[str, Any] | None) -> str:
-    if spec is None:
-        return "all traffic to the candidate"
-    if spec["kind"] == "shadow":
-        return "every request copied to the candidate (shadow), answers compared"
-    if spec["kind"] == "preview":
-        return "the candidate on its preview URL"
-    return f"{spec['weight']:.0%} of requests to the candidate"
-
-
-def _merge(acc: dict[str, Any] | None, window: dict[str, Any]) -> dict[str, Any]:
-    """Two windows as one: counts add up; percentiles, agreement and scores are weighted by
-    requests (an approximation for percentiles, which a window only gives as numbers)."""
-    if not acc:
-        return {k: window[k] for k in ("seconds", "stable", "candidate", "paired")}
-    merged: dict[str, Any] = {"seconds": acc["seconds"] + window["seconds"]}
-    for variant in ("stable", "candidate"):
-        a, b = acc[variant], window[variant]
-        n = a["requests"] + b["requests"]
-        errors = a["errors"] + b["errors"]
-        latency = {p: _weighted(a["latency_ms"].get(p), a["requests"],
-                                b["latency_ms"].get(p), b["requests"])
-                   for p in ("p50", "p95", "p99")}
-        labels = dict((a.get("predictions") or {}).get("labels") or {})
-        for value, count in ((b.get("predictions") or {}).get("labels") or {}).items():
-            labels[value] = labels.get(value, 0) + count
-        predictions = {"labels": labels} if labels else (b.get("predictions") or
-                                                         a.get("predictions") or {})
-        merged[variant] = {"requests": n, "errors": errors,
-                           "error_rate": errors / n if n else None, "latency_ms": latency,
-                           "predictions": predictions}
-    a, b = acc["paired"], window["paired"]
-    merged["paired"] = {"requests": a["requests"] + b["requests"],
-                        "dropped": a.get("dropped", 0) + b.get("dropped", 0),
-                        "agreement": _weighted(a.get("agreement"), a["requests"],
-                                               b.get("agreement"), b["requests"]),
-                        "mad": _weighted(a.get("mad"), a["requests"], b.get("mad"),
-                                         b["requests"])}
-    return merged
-
-
-def _weighted(a: float | None, na: int, b: float | None, nb: int) -> float | None:
-    if a is None or not na:
-        return b
-    if b is None or not nb:
-        return a
-    return (a * na + b * nb) / (na + nb)
-
-
-def progression_view(db: Any, row: RolloutRow, service: str) -> dict[str, Any]:
-    progress = row.progress or {}
-    versions = dict(db.execute(select(ReleaseRow.id, ReleaseRow.version).where(
-        ReleaseRow.id.in_([row.release_id, progress.get("stable_release_id") or ""]))).all())
-    step = int(progress.get("step") or 0)
-    steps = progress.get("steps") or []
-    spec = steps[step] if step < len(steps) else None
-    done = progress.get("state") in ("succeeded", "aborted")
-    empty = {"requests": 0, "errors": 0}
-    return {"rollout_id": row.id, "service": service, "environment": row.environment,
-            "strategy": row.strategy, "state": progress.get("state") or "starting",
-            "step": step, "steps": steps,
-            "weight": 0.0 if done and progress.get("state") == "aborted" else
-            (spec["weight"] if spec else 1.0),
-            "mirror": bool(spec and spec["mirror"] and not done),
-            "message": progress.get("message") or "", "failures": progress.get("failures") or 0,
-            "stable_release_id": progress.get("stable_release_id"),
-            "stable_version": versions.get(progress.get("stable_release_id") or ""),
-            "candidate_release_id": row.release_id,
-            "candidate_version": versions.get(row.release_id, 0),
-            "preview_url": "" if done else progress.get("preview_url") or "",
-            "windows": progress.get("windows") or [],
-            "ground_truth": {v: _outcomes.metrics((progress.get("ground_truth") or {}).get(v))
-                             for v in _outcomes.VARIANTS},
-            "totals": progress.get("totals") or {"stable": empty, "candidate": empty,
-                                                 "paired": {"requests": 0}},
-            "started_at": iso(row.started_at),
-            "updated_at": iso(row.finished_at or utcnow())}

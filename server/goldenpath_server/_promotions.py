@@ -25,9 +25,11 @@ from goldenpath_server._db import (
     DeploymentRow,
     PromotionRow,
     ReleaseRow,
+    RolloutRow,
     ServiceRow,
     utcnow,
 )
+from goldenpath_server._delivery_evidence import rollout_context
 from goldenpath_server._environments import Environments, Pricing
 from goldenpath_server._evidence import ATTACHABLE, VERIFIED, declare, policy_context
 from goldenpath_server._history import live_environments
@@ -85,7 +87,13 @@ class Promotions:
             existing = db.scalar(select(PromotionRow).where(
                 PromotionRow.release_id == release_id, PromotionRow.environment == environment,
                 PromotionRow.status.in_((WAITING, APPROVED))))
-            evaluation = self._evaluate(db, release, service, team, environment)
+            champion = db.scalar(select(DeploymentRow.id).where(
+                DeploymentRow.service_id == release.service_id,
+                DeploymentRow.environment == environment, DeploymentRow.status == LIVE))
+            # the switch rules compare with a champion: a first release has none to shadow
+            at = ("promote",) if champion is None or delivery["steps"] else None
+            evaluation = self._evaluate(db, release, service, team, environment, delivery,
+                                        at=at)
         if existing is not None and existing.status == WAITING:
             return {**self._view(existing.id), "status": WAITING}
         if existing is not None:  # approved earlier, its rollout never started
@@ -231,20 +239,53 @@ class Promotions:
         with self.store.read() as db:
             release, service = self.store.release(db, release_id)
             return self._evaluate(db, release, service, self.store.team_of(db, release),
-                                  environment)
+                                  environment, self._delivery(environment, None, None))
+
+    def gate_switch(self, rollout_id: str) -> dict[str, Any]:
+        """The `at: switch` policies, before a progressive rollout's candidate takes all
+        traffic, over what the rollout measured; the evaluation is an audit event."""
+        with self.store.tx() as db:
+            row = db.get(RolloutRow, rollout_id)
+            if row is None:
+                raise NotFound(f"rollout {rollout_id} does not exist", "see goldenpath status")
+            release, service = self.store.release(db, row.release_id)
+            progress = row.progress or {}
+            evaluation = self._evaluate(
+                db, release, service, self.store.team_of(db, release), row.environment,
+                {"strategy": row.strategy, "steps": progress.get("steps") or []},
+                progress=progress, at=("switch",))
+            failed = [r["name"] for r in evaluation["results"] if not r["passed"]]
+            self.store.event(db, service, row.environment, release.id, "policy_evaluated",
+                             f"switch policies for {service} v{release.version} in "
+                             f"{row.environment}: {evaluation['outcome']}"
+                             + (f" ({', '.join(failed)})" if failed else ""),
+                             {"outcome": evaluation["outcome"], "failed": failed,
+                              "at": "switch", "rollout_id": rollout_id,
+                              "results": evaluation["results"]})
+            _audit.cover(db, row)
+        return evaluation
 
     def _evaluate(self, db: Session, release: ReleaseRow, service: str, team: str,
-                  environment: str) -> dict[str, Any]:
+                  environment: str, delivery: dict[str, Any],
+                  progress: dict[str, Any] | None = None,
+                  at: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """`environment`'s policies for `release` rolled out by `delivery` (strategy,
+        steps): at the promotion, the switch rules too when it switches at once."""
         env = self.environments.get(environment)
+        if at is None:
+            at = ("promote", "switch") if not delivery["steps"] else ("promote",)
         # where it ran = where a rollout of it succeeded, not merely started
         view = {"service": service, "kind": release.kind, "team": team,
                 "version": release.version, "digest": release.digest, "image": release.image,
                 "spec": release.spec, "deployed_in": live_environments(db, release.id)}
         context = policy_context(view, release.evidence or {}, environment, env,
                                  self.pricing, self.environments.previous(environment),
-                                 release.evidence_sources or {})
+                                 release.evidence_sources or {},
+                                 rollout_context(delivery["strategy"], delivery["steps"],
+                                                 progress))
         return self.policies.evaluate(context, release.kind, environment,
-                                      dict(env.policies.actions), env.policies.default_action)
+                                      dict(env.policies.actions), env.policies.default_action,
+                                      at)
 
     # -- evidence ----------------------------------------------------------------------
     def attach_evidence(self, release_id: str, evidence: dict[str, Any], *,

@@ -24,6 +24,7 @@ from tests._servers import ServerProcess, start_server, stop_model_processes
 # comparison with the champion can catch the slower candidate. qa: steps that last until a
 # person acts. quiet: a canary nobody sends traffic to.
 CONFIG = """
+policy_files: [builtin, delivery-policies.yaml]
 environments:
   dev: {}
   prod:
@@ -32,7 +33,7 @@ environments:
       shadow: {hold_s: 2, min_requests: 30}
       blue_green: {preview_s: 1, keep_warm_s: 120}
       champion_challenger: {weight: 50, hold_s: 2, min_requests: 20}
-      analysis: {min_paired: 10, max_p99_ms: 5000}
+      analysis: {min_paired: 10, max_p99_ms: 5000, latency_slack_ms: 100}
   qa:
     delivery:
       default: canary
@@ -42,10 +43,30 @@ environments:
     delivery:
       champion_challenger: {weight: 50, hold_s: 4, min_requests: 20, decide_on: accuracy,
                             min_outcomes: 20}
+  guarded:
+    policies:
+      actions: {shadowed-enough: enforce}
+    delivery:
+      allowed: [rolling, shadow]
+      shadow: {hold_s: 2, min_requests: 30}
+      analysis: {min_paired: 10, min_agreement: 0.8, latency_slack_ms: 200}
   quiet:
     delivery:
       canary: {steps: [50, 100], hold_s: 1, min_requests: 50}
       analysis: {max_wait_factor: 2}
+"""
+# prod-like rule over the server's own measurements: a model shadows first, and agrees
+SWITCH_POLICY = """
+policies:
+  - name: shadowed-enough
+    track: model
+    at: switch
+    expression: rollout.shadow.requests >= 30.0 && rollout.shadow.agreement >= 0.99
+    message: the model did not shadow enough live requests in agreement with the champion
+    detail: >-
+      "shadowed " + string(rollout.shadow.requests) + " requests, agreement "
+      + string(rollout.shadow.agreement)
+    hint: promote it with --strategy shadow
 """
 SAMPLE = np.array([[0.1, 0.1], [0.9, 0.2], [0.6, 0.3]])
 VARIANT = "X-Goldenpath-Variant"
@@ -113,6 +134,7 @@ def delivery_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     tmp = tmp_path_factory.mktemp("progressive")
     config = tmp / "goldenpath.yaml"
     config.write_text(CONFIG)
+    (tmp / "delivery-policies.yaml").write_text(SWITCH_POLICY)
     server = start_server(tmp, {"GOLDENPATH_CONFIG": str(config)})
     yield server
     server.stop()
@@ -306,6 +328,37 @@ def test_an_experiment_set_to_decide_on_accuracy_ends_on_the_outcomes_sent_later
         rollout.send_outcomes({"not-routed": 1})
 
 
+def test_a_switch_policy_requires_a_shadow_and_reads_what_the_server_measured(
+        gp: Any, delivery_server: ServerProcess) -> None:
+    v1 = live_in(gp, "pd-policy", "guarded", Threshold(0.5))  # a first release: no champion
+    v2 = gp.deploy(Threshold(0.5), name="pd-policy", sample=SAMPLE, quiet=True)
+    # rolling switches at once, with nothing measured: the switch rule refuses it up front
+    with pytest.raises(gp.errors.PolicyDenied, match="shadowed-enough.*shadowed 0"):
+        v2.promote("guarded", strategy="rolling")
+    with Traffic(v1.url):
+        there = v2.promote("guarded", strategy="shadow", wait=False)
+        rollout = wait_for(lambda: settled(there.rollout()), timeout=180)
+    assert rollout.status == "succeeded", rollout.message
+    evidence = requests.get(f"{delivery_server.url}/api/v1/releases/{v2.release_id}/evidence",
+                            timeout=10).json()
+    shadow = evidence["delivery"]["environments"]["guarded"]["shadow"]
+    assert shadow["requests"] >= 30 and shadow["agreement"] == 1.0
+    assert evidence["sources"]["delivery"]["source"] == "server"
+    # v3 answers differently on 10% of rows: within the analysis (80%), not the policy (99%)
+    v3 = gp.deploy(Threshold(0.4), name="pd-policy", sample=SAMPLE, quiet=True)
+    with Traffic(v1.url):
+        there = v3.promote("guarded", strategy="shadow", wait=False)
+        rollout = wait_for(lambda: settled(there.rollout()), timeout=180)
+    assert rollout.status == "aborted" and "shadowed-enough" in rollout.message
+    assert gp.get("pd-policy", "guarded").release_id == v2.release_id
+    failed = [e for e in events(delivery_server, "pd-policy") if e["type"] == "rollout_failed"]
+    assert failed[-1]["data"]["code"] == "policy_denied"
+    switch = [e for e in events(delivery_server, "pd-policy")
+              if e["type"] == "policy_evaluated" and e["data"].get("at") == "switch"]
+    assert [e["data"]["outcome"] for e in switch] == ["pass", "fail"]
+    assert audit_intact(delivery_server)
+
+
 def test_blue_green_serves_a_preview_then_switches_and_switches_back_to_the_warm_release(
         gp: Any, delivery_server: ServerProcess) -> None:
     v1 = live_in(gp, "pd-bg", "prod", Threshold(0.5))
@@ -383,6 +436,7 @@ def test_a_canary_keeps_its_step_and_its_split_across_a_server_restart(tmp_path:
 
     config = tmp_path / "goldenpath.yaml"
     config.write_text(CONFIG)
+    (tmp_path / "delivery-policies.yaml").write_text(SWITCH_POLICY)
     server = start_server(tmp_path, {"GOLDENPATH_CONFIG": str(config)})
     previous = _config._current
     try:

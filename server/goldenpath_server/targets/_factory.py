@@ -66,7 +66,8 @@ def _kubernetes_target(settings: Settings, name: str, env: EnvironmentConfig,
         namespace=env.namespace or f"gp-{name}", runtime_image=env.runtime_image,
         bundle_base_url=env.bundle_base_url or settings.public_url(),
         replicas=env.replicas, public_url=env.public_url, ingress_class=env.ingress_class,
-        runtime_images=dict(env.runtime_images))
+        runtime_images=dict(env.runtime_images), gateway=env.gateway,
+        max_replicas=env.max_replicas)
     return KubernetesTarget(template, kubeconfig=env.kubeconfig, context=env.context,
                             stopping=stopping, rollout_timeout_s=settings.rollout_timeout_s,
                             unschedulable_grace_s=env.unschedulable_grace_s)
