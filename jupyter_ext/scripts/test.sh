@@ -4,6 +4,7 @@
 # Galata in Debian's headless Chromium (the panel, end to end). CI calls this script.
 #
 #   jupyter_ext/scripts/test.sh [jest|pytest|ui ...]     # default: all three
+#   GP_UI_TESTS=rollout jupyter_ext/scripts/test.sh ui   # only the Galata specs matching it
 #
 # Python: the active virtualenv (else <repo>/.venv). Screenshot: $ARTIFACTS_DIR/panel.png
 # (default <repo>/test-artifacts). Exit status is non-zero when any level failed.
@@ -85,7 +86,7 @@ run_ui() {
   state="$(mktemp -d /tmp/gp-ui-XXXXXX)"
   python "$REPO/tests/jupyter_ext/_platform.py" --state "$state" >"$state/platform.log" 2>&1 &
   platform_pid=$!
-  for _ in $(seq 300); do
+  for _ in $(seq 600); do  # it deploys iris, then flowers v1 and v2 (a canary in prod)
     [[ -f "$state/server.json" ]] && break
     kill -0 "$platform_pid" 2>/dev/null || break
     sleep 1
@@ -103,7 +104,8 @@ run_ui() {
   # kernels started by the test's JupyterLab deploy with this server, token and model store
   # alice (the panel's user) approves what bob asked for: four eyes
   GOLDENPATH_USER=alice BENTOML_HOME="$state/bentoml" JUPYTERLAB_GALATA_ROOT_DIR="$(mktemp -d "$state/lab-XXXX")" \
-    bash -c 'cd "$1/ui-tests" && npx playwright test' _ "$EXT" || failed+=(ui)
+    bash -c 'cd "$1/ui-tests" && shift && npx playwright test "$@"' _ "$EXT" ${GP_UI_TESTS:-} \
+    || failed+=(ui)
   kill "$platform_pid" 2>/dev/null
   wait "$platform_pid" 2>/dev/null
   unset GOLDENPATH_SERVER GOLDENPATH_TOKEN

@@ -17,6 +17,7 @@ import {
   Service,
   ServiceSummary
 } from './model';
+import { Progression, RolloutAction } from './progression';
 
 export interface ServerInfo {
   server: string;
@@ -127,6 +128,19 @@ export class GoldenpathApi {
   ): Promise<unknown> {
     const body: Body<'DecisionRequest'> = { environment, decision, comment };
     return this.post(`api/releases/${encodeURIComponent(releaseId)}/approvals`, body);
+  }
+
+  /** The latest progressive rollout of `service` in `environment` (canary, shadow, ...). */
+  progression(service: string, environment: string): Promise<Progression> {
+    return this.request(`${envPath(service, environment)}/rollout`);
+  }
+
+  /** pause, resume, promote (skip the remaining steps) or abort that rollout: the
+   * progression after it. */
+  rolloutAction(service: string, environment: string, action: RolloutAction, comment = '')
+    : Promise<Progression> {
+    const body: Body<'ProgressionAction'> = { comment };
+    return this.post(`${envPath(service, environment)}/rollout/${action}`, body);
   }
 
   /**

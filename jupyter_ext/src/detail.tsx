@@ -20,6 +20,8 @@ import {
   Service,
   shortDigest
 } from './model';
+import { hasProgression } from './progression';
+import { RolloutSection } from './rollout';
 
 export interface DetailProps {
   api: GoldenpathApi;
@@ -113,7 +115,10 @@ function DeploymentCard(props: DetailProps & { deployment: Deployment; release?:
           </a>
         </div>
       )}
-      {d.message && <div className="gp-message">{d.message}</div>}
+      {hasProgression(d) ? (
+        <RolloutSection api={api} service={service.name} deployment={d} events={props.events}
+          canAct={allowed(me, service.team, 'rollback')} onChanged={props.onChanged} />
+      ) : d.message && <div className="gp-message">{d.message}</div>}
       <div className="gp-actions">
         {allowed(me, service.team, 'promote') && targets.length > 0 && (
           <span className="gp-promote">

@@ -36,7 +36,8 @@ export type Status = Known | (string & {});
 
 export type Deployment = Wire<'Deployment',
   'service' | 'environment' | 'url' | 'message' | 'release_id' | 'release_version' | 'digest' |
-  'updated_at', 'previous_release_id' | 'target'> & Retyped<'Deployment', { status: Status }>;
+  'updated_at', 'previous_release_id' | 'target' | 'strategy' | 'progression'> &
+  Retyped<'Deployment', { status: Status }>;
 
 /** One column of a release's input schema (the contract leaves the schema open). */
 export interface Column {

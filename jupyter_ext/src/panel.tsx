@@ -19,6 +19,7 @@ import {
   ServiceSummary,
   WAITING
 } from './model';
+import { withProgressions } from './progression';
 
 /** Reconnect delays after the stream closed for good (an HTTP error), growing. */
 const RECONNECT_MS = [1000, 3000, 10000, 30000];
@@ -80,7 +81,10 @@ function App(props: { api: GoldenpathApi; access: KernelAccess }): JSX.Element {
       ]);
       seen(events);
       const name = selectedRef.current;
-      const detail = name ? await api.service(name).catch(() => null) : null;
+      const listed = services.find(s => s.name === name);
+      const detail = name
+        ? await api.service(name).then(s => withProgressions(s, listed), () => null)
+        : null;
       setState(s => ({ info, services, me, detail, environments, waiting, problem: null,
         events: mergeEvents(s.events, events) }));
     } catch (error) {

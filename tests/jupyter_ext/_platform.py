@@ -2,8 +2,10 @@
 
     python tests/jupyter_ext/_platform.py --state DIR   # UI tests: serve until SIGTERM
 
-writes DIR/server.json ({"url", "token", "service"}) once `iris` is live in dev and bob has
-asked for iris in prod (prod needs one approval, from someone else). The token there is a
+writes DIR/server.json ({"url", "token", "service", "canary"}) once `iris` is live in dev,
+bob has asked for iris in prod (prod needs one approval, from someone else), and `flowers` v2
+is in a canary in prod over v1 (held at its first step: prod's steps last ten minutes). The
+token there is a
 delegation token, as a Jupyter server holds: the panel acts for the signed-in user (alice
 or ada, approvers), bob has a token of his own.
 """
@@ -18,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,17 +31,22 @@ import goldenpath as gp
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 X, y = load_iris(return_X_y=True, as_frame=True)
-model = LogisticRegression(max_iter=500).fit(X, y)
+model = LogisticRegression(max_iter=500, C=C).fit(X, y)
 d = gp.deploy(model, name=NAME, sample=X[:5], quiet=True)
 print(d.url)
 """
 
 
+# prod's canary holds each step ten minutes: a UI test finds it at its first step
 PLATFORM_CONFIG = """
 environments:
   dev: {target: local}
   staging: {target: local}
-  prod: {target: local, approvals: 1}
+  prod:
+    target: local
+    approvals: 1
+    delivery:
+      canary: {steps: [20, 50, 100], hold_s: 600, min_requests: 10}
 """
 
 
@@ -71,9 +79,10 @@ class Platform:
         return {**os.environ, "GOLDENPATH_SERVER": self.url, "GOLDENPATH_TOKEN": self.token,
                 "BENTOML_HOME": str(self.home / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"}
 
-    def deploy_iris(self, name: str = "iris") -> str:
-        """Deploy a scikit-learn model through the SDK (in a subprocess); its URL."""
-        out = subprocess.run([sys.executable, "-c", f"NAME = {name!r}\n{DEPLOY_IRIS}"],
+    def deploy_iris(self, name: str = "iris", c: float = 1.0) -> str:
+        """Deploy a scikit-learn model through the SDK (in a subprocess); its URL. Another
+        `c` (regularization) makes another release."""
+        out = subprocess.run([sys.executable, "-c", f"NAME = {name!r}\nC = {c!r}\n{DEPLOY_IRIS}"],
                              env=self.env(), capture_output=True, text=True, timeout=300)
         if out.returncode != 0:
             raise RuntimeError(f"gp.deploy failed:\n{out.stdout}\n{out.stderr}")
@@ -94,6 +103,49 @@ class Platform:
         """`user` asks for the release live in `from_env` in `to_env` (may wait for approval)."""
         release = self.api("GET", f"services/{service}/environments/{from_env}")["release_id"]
         return self.api("POST", f"releases/{release}/promotions", {"environment": to_env}, user)
+
+    def promote_approved(self, service: str, to_env: str, strategy: str | None = None,
+                         asker: str = "bob", approver: str = "ada",
+                         timeout: float = 300) -> str:
+        """The release live in dev goes to `to_env` by `strategy`: `asker` asks, `approver`
+        approves (four eyes); returns the release id once its rollout started there."""
+        release = self.api("GET", f"services/{service}/environments/dev")["release_id"]
+        body: dict[str, Any] = {"environment": to_env}
+        if strategy:
+            body["strategy"] = strategy
+        self.api("POST", f"releases/{release}/promotions", body, asker)
+        self.api("POST", f"releases/{release}/approvals",
+                 {"environment": to_env, "decision": "approve", "comment": "seeded"}, approver)
+        return release
+
+    def wait_until(self, what: str, check: Any, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting until {what}")
+            time.sleep(1)
+
+    def seed_canary(self, name: str = "flowers") -> None:
+        """v1 of `name` live in prod (its first release there: rolling), then v2 in a canary
+        there, at its first step (20% of requests)."""
+        self.deploy_iris(name)
+        v1 = self.promote_approved(name, "prod")
+        where = f"services/{name}/environments/prod"
+        self.wait_until(f"{name} v1 is live in prod", lambda: (
+            (d := self.api("GET", where))["status"] == "live" and d["release_id"] == v1))
+        self.deploy_iris(name, c=0.5)
+        v2 = self.promote_approved(name, "prod", strategy="canary")
+        self.wait_until(f"the canary of {name} v2 progresses in prod", lambda: (
+            (p := self._progression(where)) is not None and p["candidate_release_id"] == v2
+            and p["state"] == "progressing"))
+
+    def _progression(self, where: str) -> Any:
+        try:
+            return self.api("GET", f"{where}/rollout")
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 409):
+                return None
+            raise
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -158,10 +210,12 @@ def main() -> None:
     try:
         platform.deploy_iris("iris")
         platform.request_promotion("iris", "dev", "prod", user="bob")
+        platform.seed_canary("flowers")
         (args.state / "server.json").write_text(json.dumps(
-            {"url": platform.url, "token": platform.delegation, "service": "iris"}))
-        print(f"goldenpath server {platform.url}: iris live in dev, waiting for approval in prod",
-              flush=True)
+            {"url": platform.url, "token": platform.delegation, "service": "iris",
+             "canary": "flowers"}))
+        print(f"goldenpath server {platform.url}: iris live in dev, waiting for approval in "
+              "prod; flowers v2 in a canary in prod", flush=True)
         while platform.proc.poll() is None:
             time.sleep(1)
     finally:
