@@ -803,7 +803,7 @@ export interface components {
             environment: string;
             /**
              * Steps
-             * @description canary traffic steps in percent, rising, e.g. [10, 50, 100]
+             * @description canary traffic steps in percent, rising, e.g. [10, 50, 100]; without a strategy they ask for a canary
              */
             steps?: number[] | null;
             /**
@@ -1446,6 +1446,11 @@ export interface components {
             candidate_release_id: string;
             /** Candidate Version */
             candidate_version: number;
+            /**
+             * Effective Weight
+             * @description the share the target put in effect, where it rounds (Kubernetes: a replica ratio, of connections)
+             */
+            effective_weight?: number | null;
             /** Environment */
             environment: string;
             /** Failures */
@@ -3560,15 +3565,6 @@ export interface operations {
             };
             /** @description a concurrent change won, or the current state forbids it */
             409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description an enforced policy refused the release (details: the policy results) */
-            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -104,6 +104,9 @@ class Progression(_Wire):
     step: int = Field(description="index into steps; len(steps) once it switched")
     steps: list[ProgressStep]
     weight: float = Field(description="share of requests the candidate answers now")
+    effective_weight: float | None = Field(None, description="the share the target put in "
+                                           "effect, where it rounds (Kubernetes: a replica "
+                                           "ratio, of connections)")
     mirror: bool
     message: str
     failures: int

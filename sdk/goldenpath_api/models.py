@@ -437,7 +437,8 @@ class DeployRequest(RequestModel):
                                                         "environment's)")
     steps: list[Annotated[int, Field(ge=1, le=100)]] | None = Field(
         None, min_length=1, max_length=20, description="canary traffic steps in percent, "
-                                                       "rising, e.g. [10, 50, 100]")
+                                                       "rising, e.g. [10, 50, 100]; without "
+                                                       "a strategy they ask for a canary")
 
 
 class Resources(RequestModel):

@@ -75,6 +75,7 @@ def progression_view(db: Any, row: RolloutRow, service: str) -> dict[str, Any]:
             "step": step, "steps": steps,
             "weight": 0.0 if done and progress.get("state") == "aborted" else
             (spec["weight"] if spec else 1.0),
+            "effective_weight": None if done else progress.get("effective_weight"),
             "mirror": bool(spec and spec["mirror"] and not done),
             "message": progress.get("message") or "", "failures": progress.get("failures") or 0,
             "stable_release_id": progress.get("stable_release_id"),

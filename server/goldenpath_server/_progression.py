@@ -81,9 +81,10 @@ class Progressions:
         parity = candidate.pop("parity", None)
         step = int(progress.get("step") or 0)
         spec = progress["steps"][step] if step < len(progress["steps"]) else None
+        effective = None
         if spec is not None:
-            target.split(rollout.key, stable, candidate, spec["weight"],  # type: ignore[attr-defined]
-                         spec["mirror"])
+            effective = target.split(rollout.key, stable, candidate,  # type: ignore[attr-defined]
+                                     spec["weight"], spec["mirror"])
         self._step_started[rollout_id] = time.monotonic()
         with self.store.tx() as db:
             row = self._row(db, rollout_id)
@@ -92,11 +93,13 @@ class Progressions:
             state = "progressing" if progress.get("state") in (None, "starting") else \
                 progress["state"]
             row.progress = {**row.progress, "candidate": candidate, "state": state,
+                            "effective_weight": effective,
                             "preview_url": candidate.get("url", ""),
                             "message": f"step {step + 1} of {len(progress['steps'])}: "
                                        f"{describe(spec)}" if spec else "switching"}
             data: dict[str, Any] = {"rollout_id": rollout_id, "step": step,
                                     "weight": spec["weight"] if spec else 1.0,
+                                    "effective_weight": effective,
                                     "mirror": bool(spec and spec["mirror"])}
             if parity is not None:
                 data["parity"] = {k: parity[k] for k in ("passed", "rows") if k in parity}
@@ -249,14 +252,19 @@ class Progressions:
             service = _service(self.store, row)
             target = self.environments.target(row.environment)
             dep = self._deployment(db, row)
-            target.split(f"{service}.{row.environment}", dep.target_state,  # type: ignore[attr-defined]
-                         row.progress["candidate"], spec["weight"], spec["mirror"])
+            effective = target.split(  # type: ignore[attr-defined]
+                f"{service}.{row.environment}", dep.target_state, row.progress["candidate"],
+                spec["weight"], spec["mirror"])
             message = f"step {step + 1} of {len(row.progress['steps'])}: {describe(spec)}"
-            row.progress = {**row.progress, "step": step, "message": message, "failures": 0}
+            if effective is not None and abs(effective - spec["weight"]) > 0.005:
+                message += f" ({effective:.0%} in effect: a replica ratio)"
+            row.progress = {**row.progress, "step": step, "message": message, "failures": 0,
+                            "effective_weight": effective}
             self.store.event(db, service, row.environment, row.release_id, "progression_step",
                              f"{row.strategy} of {service} in {row.environment}: {message}",
                              {"rollout_id": rollout_id, "step": step,
-                              "weight": spec["weight"], "mirror": spec["mirror"]})
+                              "weight": spec["weight"], "effective_weight": effective,
+                              "mirror": spec["mirror"]})
             _audit.cover(db, row)
         self._step_started[rollout_id] = time.monotonic()
 

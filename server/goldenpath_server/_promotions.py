@@ -144,6 +144,9 @@ class Promotions:
         config = self.environments.get(environment).delivery
         supported = tuple(getattr(self.environments.target(environment), "strategies",
                                   ("rolling",)))
+        if steps is not None and strategy is None and config.default not in ("canary",
+                                                                             "shadow"):
+            strategy = "canary"  # traffic steps are a canary's: asking for them asks for one
         chosen = choose(config, environment, strategy, supported)
         try:
             return {"strategy": chosen, "steps": plan(config, chosen, steps)}

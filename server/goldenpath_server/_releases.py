@@ -17,7 +17,7 @@ from goldenpath_api.rules import DIGEST_IMAGE, DIGEST_IMAGE_HINT, TEAM_HINT, TEA
 from goldenpath_server import _audit
 from goldenpath_server._access import Actor, Principal, as_principal
 from goldenpath_server._bundles import ArtifactStore, Upload
-from goldenpath_server._db import DeploymentRow, ReleaseRow, ServiceRow
+from goldenpath_server._db import DeploymentRow, ReleaseRow, RolloutRow, ServiceRow
 from goldenpath_server._evidence import scan_bundle, unpinned, verified
 from goldenpath_server._store import Store, check_service_name
 from goldenpath_server._views import (
@@ -169,12 +169,13 @@ class Releases:
             releases = db.scalars(select(ReleaseRow).where(ReleaseRow.service_id == svc.id)
                                   .order_by(ReleaseRow.version.desc())).all()
             by_id = {r.id: r for r in releases}
-            deployments = db.scalars(select(DeploymentRow).where(
+            deployments = db.execute(select(DeploymentRow, RolloutRow).outerjoin(
+                RolloutRow, RolloutRow.id == DeploymentRow.rollout_id).where(
                 DeploymentRow.service_id == svc.id)).all()
             return {**service_view(svc),
                     "releases": [release_view(r, name) for r in releases],
-                    "deployments": [deployment_view(d, by_id[d.release_id], name)
-                                    for d in deployments]}
+                    "deployments": [deployment_view(d, by_id[d.release_id], name, rollout)
+                                    for d, rollout in deployments]}
 
 
 def _check_team(team: str) -> None:

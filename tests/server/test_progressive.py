@@ -393,6 +393,9 @@ def test_people_pause_resume_promote_and_abort_a_canary(
     there = v2.promote("qa", wait=False)  # qa's default strategy: canary, steps of 10 minutes
     rollout = wait_for(lambda: (r := there.rollout()).status == "progressing" and r)
     assert rollout.strategy == "canary" and rollout.weight == pytest.approx(0.3)
+    service = requests.get(f"{delivery_server.url}/api/v1/services/pd-people", timeout=10)
+    (qa,) = [d for d in service.json()["deployments"] if d["environment"] == "qa"]
+    assert (qa["strategy"], qa["progression"]) == ("canary", "progressing")
     assert rollout.pause("looking at the dashboards").status == "paused"
     with pytest.raises(gp.errors.Conflict, match="already paused"):
         rollout.pause()

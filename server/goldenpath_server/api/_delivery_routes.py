@@ -43,7 +43,7 @@ def act(name: ServiceName, environment: EnvironmentName, action: Action,
 
 
 @router.post("/services/{name}/environments/{environment}/outcomes",
-             response_model=models.OutcomeReceipt, responses=errors(*WRITE, 422))
+             response_model=models.OutcomeReceipt, responses=errors(*WRITE))
 def outcomes(name: ServiceName, environment: EnvironmentName, body: models.OutcomeBatch,
              platform: PlatformDep, who: Caller) -> dict[str, Any]:
     """Ground truth for earlier answers, by their X-Request-Id: each variant of the running

@@ -110,10 +110,11 @@ class Delivery:
         return {**state, "parity": parity} if parity else state
 
     def split(self, key: str, state: dict[str, Any], candidate: dict[str, Any],
-              weight: float, mirror: bool) -> None:
+              weight: float, mirror: bool) -> float:
         """`weight` of the traffic to the candidate: as its share of the replicas behind
         the stable Service, or (with a Gateway) as the HTTPRoute's weights; at weight 0
-        (blue-green preview, shadow) the candidate runs at the stable's size, unselected."""
+        (blue-green preview, shadow) the candidate runs at the stable's size, unselected.
+        Returns the weight in effect (a replica ratio rounds)."""
         name = str(candidate.get("service") or state["name"])
         if mirror and not self._gateway:
             raise TargetError("a shadow rollout copies requests to the candidate, which a "
@@ -139,6 +140,7 @@ class Delivery:
         log.info("%s: %d candidate pod(s) beside %d stable: %.0f%% asked, %.1f%% of the "
                  "%s", key, replicas, size, weight * 100, effective * 100,
                  "requests (HTTPRoute)" if self._gateway else "connections (replica ratio)")
+        return effective
 
     def window(self, key: str) -> dict[str, Any]:
         """Nothing measured: the cluster's Services count no requests per variant (the

@@ -195,8 +195,8 @@ class KubernetesTarget:
         return self.delivery.start_candidate(rollout, progress)
 
     def split(self, key: str, state: dict[str, Any], candidate: dict[str, Any],
-              weight: float, mirror: bool) -> None:
-        self.delivery.split(key, state, candidate, weight, mirror)
+              weight: float, mirror: bool) -> float:
+        return self.delivery.split(key, state, candidate, weight, mirror)
 
     def window(self, key: str) -> dict[str, Any]:
         return self.delivery.window(key)

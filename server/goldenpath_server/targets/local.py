@@ -142,14 +142,16 @@ class LocalProcessTarget:
         return {**candidate, "front_port": front, "url": url, **({"warm": warm} if warm else {})}
 
     def split(self, key: str, state: dict[str, Any], candidate: dict[str, Any],
-              weight: float, mirror: bool) -> None:
+              weight: float, mirror: bool) -> float:
         """Route the stable endpoint's new connections through the HTTP router: `weight` of
-        the requests to the candidate, every request copied to it when `mirror`."""
+        the requests to the candidate, every request copied to it when `mirror`. Returns
+        the weight in effect: drawn per request, exactly the one asked for."""
         self._unrouting.pop(key, None)
         self._routed.add(key)
         port = self._router.open(key, int(state["port"]), int(candidate["port"]),
                                  Split(weight=weight, mirror=mirror))
         self._forwarders.point(key, port)
+        return weight
 
     def window(self, key: str) -> dict[str, Any]:
         return self._router.window(key)
