@@ -190,7 +190,8 @@ def judge(window: dict[str, Any], step: dict[str, Any], config: AnalysisConfig,
     if reasons:
         return "fail", reasons
     if not enough:
-        return "inconclusive", [f"too little traffic to judge: {candidate['requests']} "
-                                f"requests reached the candidate, {step['min_requests']} "
-                                "needed"]
+        counted, how = ((paired["requests"], "were mirrored and compared") if step["mirror"]
+                        else (candidate["requests"], "reached the candidate"))
+        return "inconclusive", [f"too little traffic to judge: {counted} requests {how}, "
+                                f"{step['min_requests']} needed"]
     return "pass", []
