@@ -194,10 +194,14 @@ class Delivery:
         and have targets remove what no deployment holds any more."""
         with self.store.read() as db:
             deployments = list(db.scalars(select(DeploymentRow)))
+            # a progressive rollout's candidate runs beside the stable release: held too
+            candidates = [dict((r.progress or {}).get("candidate") or {}) for r in db.scalars(
+                select(RolloutRow).where(RolloutRow.status == "running",
+                                         RolloutRow.strategy != "rolling"))]
         for target in set(self.environments.targets.values()):
             sweep = getattr(target, "sweep", None)
             if sweep is not None:
-                removed = sweep([dict(d.target_state) for d in deployments])
+                removed = sweep([dict(d.target_state) for d in deployments] + candidates)
                 if removed:
                     log.info("removed %d containers no deployment holds", removed)
         for dep in deployments:

@@ -83,8 +83,12 @@ class Progressions:
         spec = progress["steps"][step] if step < len(progress["steps"]) else None
         effective = None
         if spec is not None:
-            effective = target.split(rollout.key, stable, candidate,  # type: ignore[attr-defined]
-                                     spec["weight"], spec["mirror"])
+            try:
+                effective = target.split(  # type: ignore[attr-defined]
+                    rollout.key, stable, candidate, spec["weight"], spec["mirror"])
+            except Exception:  # the candidate is not in the row yet: it must not outlive this
+                target.abort(rollout, stable, candidate)  # type: ignore[attr-defined]
+                raise
         self._step_started[rollout_id] = time.monotonic()
         with self.store.tx() as db:
             row = self._row(db, rollout_id)

@@ -102,3 +102,48 @@ def test_where_podman_is_missing_an_app_is_refused_before_a_release_exists(
         assert "apt-get install podman" in err.value.message
         assert "nothing was created" in err.value.hint
         assert goldenpath.list() == []
+
+
+def test_an_app_goes_live_by_canary_through_the_router_and_is_never_shadowed(
+        tmp_path: Path, app_image: str) -> None:
+    config = tmp_path / "goldenpath.yaml"
+    config.write_text("environments:\n  dev:\n    delivery:\n"
+                      "      canary: {steps: [50, 100], hold_s: 2, min_requests: 10}\n"
+                      "      analysis: {latency_slack_ms: 200}\n")
+    for server in _server(tmp_path, GOLDENPATH_CONFIG=str(config)):
+        d1 = goldenpath.release_app("web", app_image, port=8080, env="dev",
+                                    resources={"cpu": 0.5, "memory_gb": 0.25})
+        first_pod = requests.get(f"{d1.url}/", timeout=10).json()["pod"]
+        v2 = goldenpath.release_app("web", app_image, port=8080)  # a release, not yet in dev
+        promoted = requests.post(f"{server.url}/api/v1/releases/{v2['id']}/promotions",
+                                 json={"environment": "dev", "strategy": "canary"}, timeout=30)
+        assert promoted.status_code == 202, promoted.text
+        answers: list[tuple[str, str]] = []
+        rollout = goldenpath.get("web", "dev").rollout()
+        deadline = time.monotonic() + 120
+        while rollout.status not in ("succeeded", "aborted") and time.monotonic() < deadline:
+            response = requests.get(f"{d1.url}/hello", timeout=10)
+            answers.append((response.headers.get("X-Goldenpath-Variant", ""),
+                            response.json()["pod"]))
+            rollout.refresh()
+        assert rollout.status == "succeeded", rollout.message
+        assert [w.verdict for w in rollout.windows] == ["pass"]
+        routed = {pod for variant, pod in answers if variant == "candidate"}
+        assert routed and first_pod not in routed  # the canary container answered some
+        assert any(v == "stable" and pod == first_pod for v, pod in answers)
+        assert rollout.windows[0].paired.requests == 0  # an app's requests are not copied
+        assert goldenpath.get("web", "dev").release_id == v2["id"]
+        v3 = goldenpath.release_app("web", app_image, port=8080)
+        requests.post(f"{server.url}/api/v1/releases/{v3['id']}/promotions",
+                      json={"environment": "dev", "strategy": "shadow"}, timeout=30)
+        deadline = time.monotonic() + 120
+        while (goldenpath.get("web", "dev").rollout().state.candidate_release_id != v3["id"]
+               or goldenpath.get("web", "dev").rollout().status != "aborted"):
+            assert time.monotonic() < deadline, "the shadow of an app was not refused"
+            time.sleep(0.5)
+        assert "repeat an app's side effects" in goldenpath.get("web", "dev").rollout().message
+        assert goldenpath.get("web", "dev").release_id == v2["id"]
+        deadline = time.monotonic() + 30  # the replaced and the refused containers drain
+        while len(_containers(server.home)) > 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(_containers(server.home)) == 1

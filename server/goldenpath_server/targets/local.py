@@ -91,8 +91,7 @@ class LocalProcessTarget:
         """A process serving the release, ready and parity-checked, on its own port: no
         traffic reaches it until complete() or split() sends some."""
         if rollout.kind == "app":
-            raise TargetError("progressive rollouts of app images are not built for the "
-                              "local target yet", code="configuration_error")
+            return self._start_app(rollout, progress)
         assert rollout.bundle_dir is not None
         port = free_port()
         log = self.runtime_dir / "logs" / f"{rollout.key}.{rollout.release_id}.log"
@@ -129,6 +128,12 @@ class LocalProcessTarget:
         front = self._forwarders.ensure(rollout.key, state.get("front_port"))
         self._forwarders.point(rollout.key, int(candidate["port"]))
         self._unroute(rollout.key, Split(weight=1.0))
+        old_container = state.get("container")
+        if old_container and old_container != candidate.get("container"):
+            if keep_warm_s:  # kept for a switch back by hand, then removed
+                threading.Timer(keep_warm_s, self._drain, args=(old_container,)).start()
+            else:
+                self._drain(old_container)
         old_pid = state.get("pid")
         warm: dict[str, Any] = {}
         if old_pid and old_pid != candidate["pid"] and _alive(state):
@@ -145,11 +150,21 @@ class LocalProcessTarget:
               weight: float, mirror: bool) -> float:
         """Route the stable endpoint's new connections through the HTTP router: `weight` of
         the requests to the candidate, every request copied to it when `mirror`. Returns
-        the weight in effect: drawn per request, exactly the one asked for."""
+        the weight in effect: drawn per request, exactly the one asked for.
+
+        An app's requests are never copied: a second POST could repeat a side effect (an
+        order, a payment), so apps get canary, blue-green and champion/challenger, not
+        shadow, and no comparison of answers."""
+        app = candidate.get("runtime") == "podman"
+        if app and mirror:
+            raise TargetError("a shadow rollout copies every request to the candidate, which "
+                              "could repeat an app's side effects", code="configuration_error",
+                              details={"hint": "roll apps out with --strategy canary (or "
+                                               "blue-green); shadow is for models"})
         self._unrouting.pop(key, None)
         self._routed.add(key)
         port = self._router.open(key, int(state["port"]), int(candidate["port"]),
-                                 Split(weight=weight, mirror=mirror))
+                                 Split(weight=weight, mirror=mirror, compare=not app))
         self._forwarders.point(key, port)
         return weight
 
@@ -166,6 +181,8 @@ class LocalProcessTarget:
         if state.get("port"):
             self._forwarders.point(rollout.key, int(state["port"]))
         self._unroute(rollout.key, Split(weight=0.0))
+        if candidate.get("container"):
+            self._drain(str(candidate["container"]))
         if candidate.get("pid") and _alive(candidate):
             threading.Timer(DRAIN_SECONDS, self._discard,
                             args=(int(candidate["pid"]), candidate.get("port"))).start()
@@ -184,8 +201,8 @@ class LocalProcessTarget:
             self._routed.discard(key)
             self._router.close(key)
 
-    def _deploy_app(self, rollout: Rollout, state: dict[str, Any], progress: Progress
-                    ) -> dict[str, Any]:
+    def _start_app(self, rollout: Rollout, progress: Progress) -> dict[str, Any]:
+        """A container of the app's image, ready, on its own port."""
         if self.podman is None:
             raise TargetError(self.cannot_run["app"], code="configuration_error")
         port = free_port()
@@ -199,6 +216,13 @@ class LocalProcessTarget:
         except RolloutInterrupted:
             self.podman.remove(name)
             raise
+        return {"container": name, "port": port, "key": rollout.key, "runtime": "podman",
+                "release_id": rollout.release_id, "url": f"http://127.0.0.1:{port}"}
+
+    def _deploy_app(self, rollout: Rollout, state: dict[str, Any], progress: Progress
+                    ) -> dict[str, Any]:
+        started = self._start_app(rollout, progress)
+        name, port = started["container"], started["port"]
         front = self._forwarders.ensure(rollout.key, state.get("front_port"))
         self._forwarders.point(rollout.key, port)
         old = state.get("container")
