@@ -8,7 +8,8 @@ callbacks (no streams, no task per request: their futures and coroutine steps co
 than the parse). Framing is by hand: one compiled regex finds the few headers that matter
 and the header block is passed on as it came unless a hop-by-hop header must go.
 httptools is not among the product's dependencies, and it would call back into Python
-once per header (docs/benchmarks.md, "Progressive delivery router", has the measurements).
+once per header (docs/benchmarks.md, "Progressive delivery router", has the measurements). What is measured
+of each answer lives in _router_metrics.py.
 Bodies are buffered whole: a copy needs the request, a comparison both answers, and model
 requests and answers are small.
 
@@ -25,11 +26,11 @@ import re
 import socket
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from itertools import zip_longest
 from typing import Any, TypeVar
+
+from goldenpath_server.targets._router_metrics import SKIP, Window, predictions_of
 
 __all__ = ["Router", "Split"]
 
@@ -37,8 +38,6 @@ _T = TypeVar("_T")
 _MAX_HEAD = 64 * 1024
 _MAX_COPIES = 64  # background copies in flight per key; more are dropped, never queued
 _COPY_TIMEOUT_S = 30.0  # a hung backend must not hold a copy's slot forever
-_SAMPLES = 10_000  # latency and value samples kept per variant per window
-_MAX_LABELS = 1_000  # distinct labels per window: free-text outputs must not grow memory
 _REMEMBERED = 100_000  # answers kept by request id, for outcomes sent later (ground truth)
 _MAX_IDLE = 128  # pooled idle connections per backend
 _HEALTH = frozenset({b"/healthz", b"/readyz", b"/metrics"})
@@ -52,7 +51,6 @@ _VARIANT = (b"X-Goldenpath-Variant: stable", b"X-Goldenpath-Variant: candidate")
 _NAMES = ("stable", "candidate")
 _UUID4 = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
 _UUID_KEEP = ((1 << 128) - 1) ^ (0xF000 << 64) ^ (0xC000 << 48)
-_SKIP: Any = object()  # an answer that is not compared (not 2xx), or a missing element
 
 
 @dataclass(frozen=True)
@@ -279,117 +277,12 @@ class _Pool:
         self.idle.clear()
 
 
-def _flat(values: list[Any]) -> Iterator[Any]:
-    for v in values:
-        if isinstance(v, list):
-            yield from _flat(v)
-        else:
-            yield v
-
-
-def _predictions(value: Any) -> list[Any]:
-    """An answer's predictions, flat (one per input row), or the whole answer."""
-    if isinstance(value, bytes):
-        return [value.decode("utf-8", "replace")]
-    predictions = value.get("predictions") if isinstance(value, dict) else None
-    return list(_flat(predictions)) if isinstance(predictions, list) else [value]
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _pct(ordered: list[float], q: int) -> float | None:
-    return ordered[min(len(ordered) - 1, len(ordered) * q // 100)] if ordered else None
-
-
-class _Variant:
-    """One release's answers in a window: counts, latencies, prediction distribution."""
-
-    def __init__(self) -> None:
-        self.requests = self.errors = self.count = 0
-        self.total = 0.0
-        self.latency: deque[float] = deque(maxlen=_SAMPLES)
-        self.values: deque[float] = deque(maxlen=_SAMPLES)
-        self.labels: Counter[str] = Counter()
-
-    def failed(self) -> None:
-        self.requests += 1
-        self.errors += 1
-
-    def answered(self, status: int, seconds: float, body: bytes) -> Any:
-        """Count one answer; return its JSON value (or bytes) to compare, or _SKIP."""
-        self.requests += 1
-        self.latency.append(seconds)
-        if not 200 <= status < 300:
-            self.errors += status >= 500
-            return _SKIP
-        try:
-            value = json.loads(body)
-        except ValueError:
-            return body
-        predictions = value.get("predictions") if isinstance(value, dict) else None
-        for v in _flat(predictions) if isinstance(predictions, list) else ():
-            if isinstance(v, float):
-                self.count, self.total = self.count + 1, self.total + v
-                self.values.append(v)
-                continue
-            label = v if type(v) is str else str(v) if type(v) is int else json.dumps(v)
-            self.labels[label if label in self.labels or len(self.labels) < _MAX_LABELS
-                        else "(other)"] += 1
-        return value
-
-    def summary(self) -> dict[str, Any]:
-        latency, predictions = sorted(self.latency), dict[str, Any]()
-        if self.labels:
-            predictions["labels"] = dict(self.labels)
-        if self.count:
-            predictions.update(mean=self.total / self.count, p50=_pct(sorted(self.values), 50),
-                               count=self.count)
-        return {"requests": self.requests, "errors": self.errors,
-                "error_rate": self.errors / self.requests if self.requests else None,
-                "latency_ms": {f"p{q}": None if (s := _pct(latency, q)) is None
-                               else round(s * 1000, 3) for q in (50, 95, 99)},
-                "predictions": predictions}
-
-
-class _Window:
-    """What one deployment measured since the last window(): both variants and their pairs."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.variants = (_Variant(), _Variant())
-        self.pairs = self.dropped = self.labels = self.equal = self.floats = 0
-        self.diff = 0.0
-
-    def compare(self, a: Any, b: Any) -> None:
-        """Element-wise agreement of two answers to one request (whole values if not models')."""
-        self.pairs += 1
-        pa = a.get("predictions") if isinstance(a, dict) else None
-        pb = b.get("predictions") if isinstance(b, dict) else None
-        if not (isinstance(pa, list) and isinstance(pb, list)):
-            self.labels, self.equal = self.labels + 1, self.equal + (a == b)
-            return
-        for x, y in zip_longest(_flat(pa), _flat(pb), fillvalue=_SKIP):
-            if (isinstance(x, float) or isinstance(y, float)) and _number(x) and _number(y):
-                self.floats, self.diff = self.floats + 1, self.diff + abs(x - y)
-            else:
-                self.labels, self.equal = self.labels + 1, self.equal + (x == y)
-
-    def summary(self) -> dict[str, Any]:
-        return {"seconds": round(time.monotonic() - self.started, 3),
-                "stable": self.variants[0].summary(), "candidate": self.variants[1].summary(),
-                "paired": {"requests": self.pairs, "dropped": self.dropped,
-                           "agreement": self.equal / self.labels if self.labels else None,
-                           "mad": self.diff / self.floats if self.floats else None}}
-
-
 class _Route:
     """One deployment key: its listener, backends, split, window and client connections."""
 
     def __init__(self, stable_port: int, candidate_port: int, split: Split) -> None:
         self.pools = (_Pool(stable_port), _Pool(candidate_port))
-        self.split, self.window = split, _Window()
+        self.split, self.window = split, Window()
         self.server: asyncio.AbstractServer | None = None
         self.port = self.copies = 0
         self.clients: set[asyncio.BaseTransport] = set()
@@ -401,7 +294,7 @@ class _Route:
         if (both := self.answers.get(request_id)) is None:
             if len(self.answers) >= _REMEMBERED:
                 del self.answers[next(iter(self.answers))]
-            both = self.answers[request_id] = [_SKIP, _SKIP]
+            both = self.answers[request_id] = [SKIP, SKIP]
         both[variant] = value
 
     def point(self, stable_port: int, candidate_port: int) -> None:
@@ -426,9 +319,9 @@ class _Route:
                 variant.failed()
                 return
             value = variant.answered(a.status, time.perf_counter() - t0, a.body)
-            if value is not _SKIP:
+            if value is not SKIP:
                 self.remember(request_id, to, value)
-                if answered is not _SKIP:
+                if answered is not SKIP:
                     self.window.compare(answered, value)
 
         self.pools[to].send(request, False, done, _COPY_TIMEOUT_S)
@@ -520,7 +413,7 @@ class _Client(asyncio.Protocol):
             self._answer(a, variant, request_id, m)
             if counted:  # measured once the answer is on its way
                 value = route.window.variants[variant].answered(a.status, seconds, a.body)
-                if value is not _SKIP:
+                if value is not SKIP:
                     route.remember(request_id, variant, value)
                 if copy:
                     route.copy(1 - variant, request, value, request_id)
@@ -607,9 +500,9 @@ class Router:
         self._routes[key] = route
         return route.port
 
-    async def _swap(self, key: str) -> _Window:
+    async def _swap(self, key: str) -> Window:
         route = self._route(key)
-        old, route.window = route.window, _Window()
+        old, route.window = route.window, Window()
         return old
 
     async def _answers(self, key: str, request_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -618,9 +511,9 @@ class Router:
         for request_id in request_ids:
             if (both := remembered.get(request_id.encode())) is None:
                 continue
-            found[request_id] = {name: _predictions(value)
+            found[request_id] = {name: predictions_of(value)
                                  for name, value in zip(_NAMES, both, strict=True)
-                                 if value is not _SKIP}
+                                 if value is not SKIP}
         return found
 
     async def _close(self, key: str) -> None:
