@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,3 +92,18 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> ServerPr
     server = ServerProcess(home=home, port=free_port(), env=env)
     server.start()
     return server
+
+
+@contextmanager
+def sdk_pointed_at(server: ServerProcess) -> Iterator[Any]:
+    """The goldenpath SDK configured for `server` inside the block; the configuration the
+    process had before, again after it."""
+    import goldenpath
+    from goldenpath import _config
+
+    previous = _config._current
+    goldenpath.configure(server=server.url)
+    try:
+        yield goldenpath
+    finally:
+        _config._current = previous

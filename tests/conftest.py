@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._servers import ServerProcess, start_server, stop_model_processes
+from tests._servers import ServerProcess, sdk_pointed_at, start_server, stop_model_processes
 
 # Before anything imports bentoml: a private model/bento store, no usage tracking.
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="goldenpath-tests-"))
@@ -40,13 +40,8 @@ def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
 @pytest.fixture()
 def gp(server: ServerProcess) -> Iterator[object]:
     """The SDK pointed at the session server."""
-    import goldenpath
-    from goldenpath import _config
-
-    previous = _config._current
-    goldenpath.configure(server=server.url)
-    yield goldenpath
-    _config._current = previous
+    with sdk_pointed_at(server) as goldenpath:
+        yield goldenpath
 
 
 @pytest.fixture(scope="session")

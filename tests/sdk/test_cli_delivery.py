@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests._servers import ServerProcess, start_server, stop_model_processes
+from tests._servers import ServerProcess, sdk_pointed_at, start_server, stop_model_processes
 
 CONFIG = """
 environments:
@@ -50,17 +50,10 @@ def _cli(srv: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_promote_by_canary_show_pause_send_outcomes_and_abort(
         delivery_server: ServerProcess, tmp_path: Path) -> None:
-    import goldenpath as gp
-    from goldenpath import _config
-
-    previous = _config._current
-    try:
-        gp.configure(server=delivery_server.url)
+    with sdk_pointed_at(delivery_server) as gp:
         sample = np.array([[0.1], [0.9]])
         v1 = gp.deploy(Cut(0.5), name="cli-canary", sample=sample, quiet=True).promote("qa")
         gp.deploy(Cut(0.4), name="cli-canary", sample=sample, quiet=True)
-    finally:
-        _config._current = previous
     bad = _cli(delivery_server, "promote", "cli-canary", "--to", "qa", "--strategy", "canary",
                "--steps", "30,20")
     assert bad.returncode != 0 and "must rise" in bad.stderr

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import requests
 
-from tests._servers import ServerProcess, start_server, stop_model_processes
+from tests._servers import ServerProcess, sdk_pointed_at, start_server, stop_model_processes
 
 # prod: short steps, so a test sees a whole progression; a loose absolute p99 so only the
 # comparison with the champion can catch the slower candidate. qa: steps that last until a
@@ -143,13 +143,8 @@ def delivery_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
 
 @pytest.fixture()
 def gp(delivery_server: ServerProcess) -> Iterator[Any]:
-    import goldenpath
-    from goldenpath import _config
-
-    previous = _config._current
-    goldenpath.configure(server=delivery_server.url)
-    yield goldenpath
-    _config._current = previous
+    with sdk_pointed_at(delivery_server) as goldenpath:
+        yield goldenpath
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 120, every: float = 0.25) -> Any:
@@ -434,31 +429,26 @@ def test_a_canary_without_traffic_is_inconclusive_and_pauses_for_a_person(
 
 
 def test_a_canary_keeps_its_step_and_its_split_across_a_server_restart(tmp_path: Path) -> None:
-    import goldenpath
-    from goldenpath import _config
-
     config = tmp_path / "goldenpath.yaml"
     config.write_text(CONFIG)
     (tmp_path / "delivery-policies.yaml").write_text(SWITCH_POLICY)
     server = start_server(tmp_path, {"GOLDENPATH_CONFIG": str(config)})
-    previous = _config._current
     try:
-        goldenpath.configure(server=server.url)
-        v1 = live_in(goldenpath, "pd-restart", "qa", Threshold(0.5))
-        v2 = goldenpath.deploy(Threshold(0.5), name="pd-restart", sample=SAMPLE, quiet=True)
-        there = v2.promote("qa", wait=False)
-        wait_for(lambda: there.rollout().status == "progressing")
-        server.kill()
-        server.start()
-        rollout = wait_for(lambda: (r := there.rollout()).status == "progressing" and r)
-        assert rollout.state.step == 0 and rollout.weight == pytest.approx(0.3)
-        with Traffic(v1.url) as traffic:
-            wait_for(lambda: len(traffic.answers) >= 60, timeout=60)
-        routed = Counter(a["variant"] for a in traffic.answers if a["status"] == 200)
-        assert routed["candidate"] and routed["stable"], routed  # split again after restart
-        assert rollout.promote().status == "succeeded"
-        assert goldenpath.get("pd-restart", "qa").release_id == v2.release_id
+        with sdk_pointed_at(server) as goldenpath:
+            v1 = live_in(goldenpath, "pd-restart", "qa", Threshold(0.5))
+            v2 = goldenpath.deploy(Threshold(0.5), name="pd-restart", sample=SAMPLE, quiet=True)
+            there = v2.promote("qa", wait=False)
+            wait_for(lambda: there.rollout().status == "progressing")
+            server.kill()
+            server.start()
+            rollout = wait_for(lambda: (r := there.rollout()).status == "progressing" and r)
+            assert rollout.state.step == 0 and rollout.weight == pytest.approx(0.3)
+            with Traffic(v1.url) as traffic:
+                wait_for(lambda: len(traffic.answers) >= 60, timeout=60)
+            routed = Counter(a["variant"] for a in traffic.answers if a["status"] == 200)
+            assert routed["candidate"] and routed["stable"], routed  # split again after restart
+            assert rollout.promote().status == "succeeded"
+            assert goldenpath.get("pd-restart", "qa").release_id == v2.release_id
     finally:
-        _config._current = previous
         server.stop()
         stop_model_processes(server.home)
