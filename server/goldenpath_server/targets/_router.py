@@ -8,8 +8,8 @@ callbacks (no streams, no task per request: their futures and coroutine steps co
 than the parse). Framing is by hand: one compiled regex finds the few headers that matter
 and the header block is passed on as it came unless a hop-by-hop header must go.
 httptools is not among the product's dependencies, and it would call back into Python
-once per header (docs/benchmarks.md, "Progressive delivery router", has the measurements). What is measured
-of each answer lives in _router_metrics.py.
+once per header (docs/benchmarks.md, "Progressive delivery router", has the measurements).
+What is measured of each answer lives in _router_metrics.py.
 Bodies are buffered whole: a copy needs the request, a comparison both answers, and model
 requests and answers are small.
 
