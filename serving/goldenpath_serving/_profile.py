@@ -8,6 +8,7 @@ profile is plain JSON:
      "features": {name: STATS, ...}, "prediction": STATS | null}
     numeric      {"kind": "numeric", "count", "missing", "unique", "mean", "std", "min", "max",
                   "quantiles": [101 values at q = 0, .01, ..., 1],
+                  "tails": {"levels": TAIL_LEVELS, "values": [...]}  (finer near 0 and 1),
                   "histogram": {"edges": [31 values], "counts": [30 counts]},
                   "frequencies": {value: count}  (only with <= FEW_UNIQUE distinct values)}
     categorical  {"kind": "categorical", "count", "missing", "unique",
@@ -34,6 +35,9 @@ TOP_VALUES = 100  # categorical values kept by name, the rest summed into OTHER
 FEW_UNIQUE = 5  # a numeric column with at most this many values is tested as categorical
 OTHER = "__other__"
 LEVELS = np.linspace(0.0, 1.0, 101)
+# between q = .99 and the maximum a heavy tail is far from linear: the Wasserstein distance
+# on 101 quantiles alone was off by 2x for a lognormal column
+TAIL_LEVELS = np.array([1e-4, 5e-4, 1e-3, 2e-3, 5e-3, 0.995, 0.998, 0.999, 0.9995, 0.9999])
 
 
 def feature_columns(schema: Schema, features: Any) -> dict[str, np.ndarray]:
@@ -140,7 +144,8 @@ def _numeric(values: np.ndarray) -> dict[str, Any]:
     n = int(present.size)
     stats: dict[str, Any] = {"kind": "numeric", "count": n, "missing": int(len(values) - n),
                              "unique": 0, "mean": None, "std": None, "min": None, "max": None,
-                             "quantiles": [], "histogram": {"edges": [], "counts": []}}
+                             "quantiles": [], "tails": {"levels": [], "values": []},
+                             "histogram": {"edges": [], "counts": []}}
     if not n:
         return stats
     distinct = np.flatnonzero(np.diff(present)) + 1  # where each new value starts
@@ -149,6 +154,8 @@ def _numeric(values: np.ndarray) -> dict[str, Any]:
     stats.update(unique=int(distinct.size + 1), mean=float(present.mean()),
                  std=float(present.std()), min=low, max=high,
                  quantiles=sorted_quantiles(present, LEVELS).tolist(),
+                 tails={"levels": TAIL_LEVELS.tolist(),
+                        "values": sorted_quantiles(present, TAIL_LEVELS).tolist()},
                  histogram={"edges": edges.tolist(), "counts": counts.tolist()})
     if stats["unique"] <= FEW_UNIQUE:
         starts = np.concatenate([[0], distinct, [n]])
@@ -174,6 +181,15 @@ def sorted_quantiles(present: np.ndarray, levels: np.ndarray) -> np.ndarray:
     low = np.floor(position).astype(np.int64)
     high = np.minimum(low + 1, present.size - 1)
     return present[low] + (present[high] - present[low]) * (position - low)
+
+
+def quantile_function(stats: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """A numeric column's stored quantiles, tails included: (levels, values), in order."""
+    tails = stats.get("tails") or {"levels": [], "values": []}
+    levels = np.concatenate([np.linspace(0.0, 1.0, len(stats["quantiles"])), tails["levels"]])
+    values = np.concatenate([np.asarray(stats["quantiles"], dtype=float), tails["values"]])
+    order = np.argsort(levels, kind="stable")
+    return levels[order], np.maximum.accumulate(values[order])
 
 
 def _missing(value: Any) -> bool:
