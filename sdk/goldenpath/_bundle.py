@@ -2,9 +2,10 @@
 
 The bundle is built with BentoML's own API (`bentoml.models.create`, `bentoml.bentos.build`,
 `export_bento`), holds the model, the goldenpath_serving runtime source, requirements
-pinned to this environment and the sample with the notebook's predictions on it (which
-the serving runtime and the server replay: parity), so stock `bentoml serve` runs it
-anywhere those are installed.
+pinned to this environment, the sample with the notebook's predictions on it (which
+the serving runtime and the server replay: parity) and the reference profile (statistics of
+the training data, or the sample, and of the model's predictions on it: profile.json), so
+stock `bentoml serve` runs it anywhere those are installed.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
+import numpy as np
 
 import goldenpath_serving
 from goldenpath._kinds import choose_outputs, detect_kind, predict_sample
-from goldenpath.errors import InvalidInput
+from goldenpath.errors import InvalidInput, SampleMismatch
 from goldenpath_api.rules import SERVICE_NAME, SERVICE_NAME_HINT
 from goldenpath_serving import Schema, save_model
-from goldenpath_serving._frameworks import answer_json, answer_schema, classes_of
-from goldenpath_serving._schema import rows_as_json
+from goldenpath_serving._frameworks import answer_json, answer_schema, call, classes_of
+from goldenpath_serving._profile import feature_columns, output_column, profile_of
+from goldenpath_serving._schema import SchemaError, rows_as_json
 
 _ALWAYS = ("bentoml", "cloudpickle", "numpy")
 _OURS = ("goldenpath", "goldenpath_serving")
@@ -42,6 +45,11 @@ from goldenpath_serving.service import model_service
 
 GoldenpathModel = model_service({name!r}, {model_tag!r})
 '''
+PROFILE_ROWS = 10_000  # the reference rows profiled (and predicted), drawn with PROFILE_SEED
+PROFILE_SEED = 0
+PROFILE_BYTES = 4 << 20  # the server's bound on profile.json; past it, features are left out
+_TRAIN_HINT = ("pass data={'train': X_train} with the sample's columns and dtypes, e.g. "
+               "sample=X_train[:5]")
 
 
 @dataclass
@@ -57,6 +65,7 @@ class Bundle:
     sample_inputs: list[Any]
     answer: dict[str, list[Any]]  # the notebook's answer to the sample: every output
     labels: dict[str, str] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None  # the reference profile, as profile.json holds it
 
 
 def check_name(name: str) -> str:
@@ -72,27 +81,108 @@ def default_name(model: Any) -> str:
 
 
 def build_bundle(model: Any, name: str, sample: Any, workdir: Path,
-                 labels: dict[str, str] | None = None, outputs: Any = None) -> Bundle:
-    """Package `model` as a BentoML bundle in the local BentoML store and export it."""
+                 labels: dict[str, str] | None = None, outputs: Any = None,
+                 train: Any = None) -> Bundle:
+    """Package `model` as a BentoML bundle in the local BentoML store and export it.
+
+    `train` (a table like the sample) is profiled instead of the sample: SampleMismatch
+    before anything is built when its columns or dtypes differ."""
     kind = detect_kind(model)
     check_name(name)
     chosen = choose_outputs(model, kind, outputs)
     classes = classes_of(model) if "predict_proba" in chosen else None
     answer = answer_json(predict_sample(model, kind, sample, chosen), classes)
     schema = Schema.infer(sample)
+    profile = reference_profile(model, kind, chosen, classes, schema, sample, answer, train)
     sample_inputs = rows_as_json(sample)
     local_modules = _register_local_code(cloudpickle.dumps(model))
     try:
         return _build(model, name, kind, schema, sample_inputs, answer, workdir, labels,
-                      chosen, classes)
+                      chosen, classes, profile)
     finally:
         for module in local_modules:
             cloudpickle.unregister_pickle_by_value(module)
 
 
+def training_table(data: dict[str, Any] | None) -> Any:
+    """What gp.deploy profiles of its `data=`: the "train" (or "reference") table; None when
+    there is none or it is a file path (fingerprinted only)."""
+    given = data or {}
+    table = next((given[k] for k in ("train", "reference") if k in given), None)
+    return None if isinstance(table, str | Path) else table
+
+
+def reference_profile(model: Any, kind: str, outputs: tuple[str, ...],
+                      classes: list[Any] | None, schema: Schema, sample: Any,
+                      answer: dict[str, Any], train: Any = None) -> dict[str, Any]:
+    """The profile of `train` (at most PROFILE_ROWS of its rows, drawn with a fixed seed)
+    and of the model's predictions on them, with the runtime's own call; of the sample and
+    its `answer` without one. Statistics only: no row of either is kept."""
+    if train is None or schema.kind not in ("dataframe", "ndarray"):
+        features, source, total = sample, "sample", len(sample)
+    else:
+        total = _check_train(schema, train)
+        features, source = _draw(train, total), "train"
+        try:
+            answer = answer_json(call(model, kind, features, outputs), classes)
+        except Exception as exc:  # the user's model decides what bad rows raise
+            raise SampleMismatch(f"the model cannot predict data['train']: "
+                                 f"{type(exc).__name__}: {exc}", _TRAIN_HINT) from exc
+    profile = profile_of(feature_columns(schema, features), output_column(answer),
+                         source=source)
+    profile.update(rows=total, profiled_rows=len(features))
+    if len(json.dumps(profile)) > PROFILE_BYTES:  # thousands of columns: keep predictions
+        profile.update(features={}, features_left_out=len(profile["features"]))
+    return profile
+
+
+def _check_train(schema: Schema, train: Any) -> int:
+    """How many rows `train` has, once its type, columns and dtypes are the sample's."""
+    try:
+        found = Schema.infer(train)
+    except SchemaError as exc:
+        raise SampleMismatch(f"data['train'] is not a table of rows: {exc}", _TRAIN_HINT
+                             ) from None
+    if found.kind != schema.kind:
+        raise SampleMismatch(f"data['train'] is a {found.kind}, the sample a {schema.kind}",
+                             _TRAIN_HINT)
+    if schema.kind == "dataframe":
+        expected = {c["name"]: c["dtype"] for c in schema.columns}
+        got = {c["name"]: c["dtype"] for c in found.columns}
+        if list(expected) != list(got):
+            missing = [n for n in expected if n not in got]
+            extra = [n for n in got if n not in expected]
+            raise SampleMismatch(f"data['train'] columns differ from the sample's: missing "
+                                 f"{missing}, unknown {extra}" if missing or extra else
+                                 "data['train'] has the sample's columns in another order",
+                                 _TRAIN_HINT)
+        differ = next((n for n in expected if expected[n] != got[n]), None)
+        if differ is not None:
+            raise SampleMismatch(f"data['train'] column {differ!r} is {got[differ]}, the "
+                                 f"sample's is {expected[differ]}", _TRAIN_HINT)
+    elif (found.dtype, found.shape) != (schema.dtype, schema.shape):
+        raise SampleMismatch(f"data['train'] rows are {found.dtype} of shape "
+                             f"{found.shape[1:]}, the sample's {schema.dtype} of shape "
+                             f"{schema.shape[1:]}", _TRAIN_HINT)
+    rows = len(train)
+    if not rows:
+        raise SampleMismatch("data['train'] has no rows", _TRAIN_HINT)
+    return rows
+
+
+def _draw(table: Any, rows: int) -> Any:
+    """At most PROFILE_ROWS rows of `table`, drawn without replacement with PROFILE_SEED."""
+    if rows <= PROFILE_ROWS:
+        return table
+    picked = np.sort(np.random.default_rng(PROFILE_SEED).choice(rows, PROFILE_ROWS,
+                                                                replace=False))
+    return table.iloc[picked] if hasattr(table, "iloc") else np.asarray(table)[picked]
+
+
 def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list[Any],
            answer: dict[str, list[Any]], workdir: Path, labels: dict[str, str] | None,
-           outputs: tuple[str, ...], classes: list[Any] | None) -> Bundle:
+           outputs: tuple[str, ...], classes: list[Any] | None,
+           profile: dict[str, Any] | None = None) -> Bundle:
     import bentoml
 
     imported = model_modules(cloudpickle.dumps(model), kind, schema)
@@ -113,6 +203,9 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
         meta = json.loads(meta_file.read_text())
         meta["modules"] = framework_modules(imported)
         meta_file.write_text(json.dumps(meta, indent=2))
+        if profile is not None:  # next to parity.json: covered by the bundle's digest
+            (Path(bento_model.path) / "profile.json").write_text(
+                json.dumps(profile, allow_nan=False))
     model_tag = str(bento_model.tag)
     build_ctx = Path(tempfile.mkdtemp(prefix="ctx-", dir=workdir))
     (build_ctx / "service.py").write_text(_SERVICE_PY.format(name=name, model_tag=model_tag))
@@ -132,7 +225,8 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
     archive = Path(bentoml.bentos.export_bento(bento.tag, str(workdir / f"{name}.bento")))
     return Bundle(name=name, tag=str(bento.tag), archive=archive,
                   kind=kind, schema=schema, requirements=requirements,
-                  sample_inputs=sample_inputs, answer=answer, labels=all_labels)
+                  sample_inputs=sample_inputs, answer=answer, labels=all_labels,
+                  profile=profile)
 
 
 def model_modules(pickled: bytes, kind: str, schema: Schema) -> set[str]:

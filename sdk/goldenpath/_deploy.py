@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from goldenpath._bundle import build_bundle, check_name, default_name
+from goldenpath._bundle import build_bundle, check_name, default_name, training_table
 from goldenpath._client import Client
 from goldenpath._config import current
 from goldenpath._deployment import Deployment, waiting
@@ -39,6 +39,10 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
     Evidence travels with the release: lineage (MLflow run, git commit, notebook hash),
     `data=` fingerprints and `metrics=` (declared by you), a drafted model card (d.card); the
     server adds what it verifies itself (scan, pins, parity per environment).
+    `data={"train": X_train}` (a table like the sample) is also profiled: per-feature
+    statistics and the distribution of the model's predictions, on at most 10,000 of its
+    rows, go into the bundle as profile.json (the sample's without it), the reference live
+    traffic is compared with; statistics only, no training row leaves this process.
     `outputs=` chooses what /predict answers: "predict" (the default: labels or values),
     "predict_proba" (one {class: probability} per row), or both, e.g.
     outputs=["predict", "predict_proba"]; d.predict(X) and d.predict_proba(X) read them.
@@ -55,7 +59,7 @@ def deploy(model: Any, *, name: str | None = None, sample: Any = None,
         with tempfile.TemporaryDirectory(prefix="goldenpath-") as tmp:
             progress.start("package")
             bundle = build_bundle(model, name, sample, Path(tmp), labels=lineage_labels(lineage),
-                                  outputs=outputs)
+                                  outputs=outputs, train=training_table(data))
             progress.done("package", f"{bundle.tag} ({bundle.kind})")
             shown = {**(lineage.get("mlflow_metrics") or {}), **(metrics or {})}
             evidence: dict[str, Any] = {

@@ -7,12 +7,17 @@ read), then move into place atomically. A half-received upload never becomes vis
 The archive is read in one pass, member by member (_archive.py): each header is checked
 before its data is read, and the size limits hold as it goes, so an archive bomb stops at
 the member that crosses the line instead of after everything was decompressed.
+
+A model's reference profile (profile.json: statistics of its training data and predictions,
+goldenpath_serving._profile) is checked at ingest as bounded data too; the release keeps a
+summary of it, and `ArtifactStore.profile` reads it back for monitoring.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -35,7 +40,12 @@ _REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\[[A-Za-z0-9,._-]{1
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}(\.[A-Za-z_][A-Za-z0-9_]{0,99}){0,15}$")
 MAX_LABELS, MAX_LABEL_VALUE, MAX_MODELS, MAX_REQUIREMENTS = 64, 1024, 16, 500
 _META_BYTES = {"bento.yaml": 1 << 20, "goldenpath.json": 1 << 20, "requirements.txt": 64 << 10,
-               "parity.json": 8 << 20}
+               "parity.json": 8 << 20, "profile.json": 4 << 20}
+PROFILE_KINDS = ("numeric", "categorical")
+PROFILE_SOURCES = ("train", "sample")
+MAX_SUMMARY_FEATURES = 500  # feature names the release's summary lists; the count is whole
+_PROFILE_HINT = ("profile.json is written by gp.deploy (goldenpath_serving._profile): rebuild "
+                 "the bundle with gp.deploy, and do not edit it")
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class BundleInfo:
     schema: dict[str, Any] | None
     requirements: list[str]
     models: list[str]
+    profile: dict[str, Any] | None = None  # profile_summary of its profile.json
 
 
 class ArtifactStore:
@@ -82,6 +93,12 @@ class ArtifactStore:
         """The notebook's sample and predictions the bundle carries (validated at ingest)."""
         found = sorted((self.unpacked_path(digest) / "models").glob("*/*/parity.json"))
         return json.loads(found[0].read_text()) if found else None
+
+    def profile(self, digest: str) -> dict[str, Any] | None:
+        """The reference profile the stored bundle carries (profile.json next to its
+        goldenpath.json, read bounded and checked), or None when it has none."""
+        metas = sorted((self.unpacked_path(digest) / "models").glob("*/*/goldenpath.json"))
+        return read_profile(metas[0].parent / "profile.json") if metas else None
 
     def begin_upload(self) -> Upload:
         """A new upload, written to a temp file until `ingest` moves it into place."""
@@ -148,12 +165,14 @@ def read_bundle_info(root: Path, digest: str, size: int) -> BundleInfo:
                                                 for m in modules):
         raise InvalidBundle("goldenpath.json lists modules that are not module names",
                             "rebuild the bundle with gp.deploy")
+    profile = None
     if metas:
         _check_parity(metas[0].parent / "parity.json")
+        profile = read_profile(metas[0].parent / "profile.json")
     return BundleInfo(digest=digest, size=size, bento_tag=f"{name}:{version}", name=name,
                       labels=labels, schema=schema if isinstance(schema, dict) else None,
                       requirements=_requirements(root / "env" / "python" / "requirements.txt"),
-                      models=models)
+                      models=models, profile=profile_summary(profile) if profile else None)
 
 
 def _read(path: Path) -> str:
@@ -244,6 +263,91 @@ def _check_parity(path: Path) -> None:
                     for rows in (case.get("answer") or {}).values())):
         raise InvalidBundle("parity.json must hold as many inputs as outputs",
                             "rebuild the bundle with gp.deploy")
+
+
+def read_profile(path: Path) -> dict[str, Any] | None:
+    """profile.json as checked data: a version 1 object whose features (and prediction) are
+    stats of a known kind, every number finite; None when the bundle has none."""
+    if not path.exists():
+        return None
+
+    def refuse(what: str) -> InvalidBundle:
+        return InvalidBundle(f"profile.json {what}", _PROFILE_HINT)
+
+    try:
+        profile = json.loads(_read(path))  # NaN, Infinity and 1e999 are caught by _finite
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise refuse(f"is not valid JSON ({str(exc)[:200]})") from None
+    if not isinstance(profile, dict) or profile.get("version") != 1 or \
+            isinstance(profile.get("version"), bool):
+        raise refuse("is not a version 1 profile object")
+    if profile.get("source") not in PROFILE_SOURCES or not _count(profile.get("rows")):
+        raise refuse(f"must name its source ({' or '.join(PROFILE_SOURCES)}) and its rows")
+    features = profile.get("features")
+    if not isinstance(features, dict):
+        raise refuse("features must be an object of per-feature statistics")
+    for name, stats in [*features.items(), ("(prediction)", profile.get("prediction"))]:
+        if name == "(prediction)" and stats is None:
+            continue
+        problem = _stats_problem(stats)
+        if problem:
+            raise refuse(f"feature {str(name)[:80]!r}: {problem}")
+    if not _finite(profile):
+        raise refuse("holds a number that is not finite")
+    return profile
+
+
+def profile_summary(profile: dict[str, Any]) -> dict[str, Any]:
+    """What the release records of its profile: source, rows, each feature's kind."""
+    kinds = {name: stats["kind"] for name, stats in profile["features"].items()}
+    return {"source": profile["source"], "rows": profile["rows"],
+            "profiled_rows": profile.get("profiled_rows", profile["rows"]),
+            "feature_count": len(kinds),
+            "features": dict(list(kinds.items())[:MAX_SUMMARY_FEATURES]),
+            "prediction": (profile.get("prediction") or {}).get("kind")}
+
+
+def _stats_problem(stats: Any) -> str:
+    """What is wrong with one column's statistics ('' when nothing)."""
+    if not isinstance(stats, dict) or stats.get("kind") not in PROFILE_KINDS:
+        return f"statistics must be an object of kind {' or '.join(PROFILE_KINDS)}"
+    if not (_count(stats.get("count")) and _count(stats.get("missing"))):
+        return "count and missing must be counts"
+    frequencies = stats.get("frequencies", {})
+    if not isinstance(frequencies, dict) or not all(_count(v) for v in frequencies.values()):
+        return "frequencies must map values to counts"
+    if stats["kind"] == "categorical":
+        return ""
+    histogram = stats.get("histogram")
+    if not (isinstance(stats.get("quantiles"), list) and isinstance(histogram, dict)
+            and isinstance(histogram.get("edges"), list)
+            and isinstance(histogram.get("counts"), list)
+            and all(_number(v) for v in [*stats["quantiles"], *histogram["edges"]])
+            and all(_count(v) for v in histogram["counts"])):
+        return "numeric statistics need quantiles and a histogram (edges, counts) of numbers"
+    return ""
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _finite(data: Any) -> bool:
+    """Every number in `data` finite (json reads 1e999 as inf), walked without recursion."""
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            return False
+    return True
 
 
 def _hex(digest: str) -> str:

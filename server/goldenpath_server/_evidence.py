@@ -4,8 +4,10 @@ policies' context.
 Every item records where it came from (`ReleaseRow.evidence_sources`): `server` for what the
 server checked itself (the pickle scan, the pins, parity per environment), `declared` with
 the caller's name for what a caller attached (lineage, card, metrics, data, test report,
-review). Only the server writes the verified items; the built-in policies that speak of a
-check read only those.
+review) or what its bundle carries (`profile`: the summary of the reference profile,
+source, rows and each feature's kind, recorded at upload and never attachable). Only the
+server writes the verified items; the built-in policies that speak of a check read only
+those.
 """
 
 from __future__ import annotations

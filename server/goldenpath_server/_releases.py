@@ -18,7 +18,7 @@ from goldenpath_server import _audit
 from goldenpath_server._access import Actor, Principal, as_principal
 from goldenpath_server._bundles import ArtifactStore, Upload
 from goldenpath_server._db import DeploymentRow, ReleaseRow, RolloutRow, ServiceRow
-from goldenpath_server._evidence import scan_bundle, unpinned, verified
+from goldenpath_server._evidence import declare, scan_bundle, unpinned, verified
 from goldenpath_server._store import Store, check_service_name
 from goldenpath_server._views import (
     DEPLOYMENTS,
@@ -49,10 +49,14 @@ class Releases:
             info.digest))}, "picklescan over every pickle in the bundle, none loaded")
         pins, pinned = verified({"pinned": bool(info.requirements) and not loose,
                                  "unpinned": loose}, "the bundle's requirements.txt, read")
+        evidence, sources = {**scan, **pins}, {**scanned, **pinned}
+        if info.profile is not None:  # the submitter's statistics: checked in shape, not redone
+            evidence, sources = declare(evidence, sources, {"profile": info.profile},
+                                        as_principal(actor).name)
         try:
             return self._add(service, "model", team, actor, digest=info.digest,
                              size=info.size, bento_tag=info.bento_tag, spec=spec,
-                             evidence={**scan, **pins}, evidence_sources={**scanned, **pinned})
+                             evidence=evidence, evidence_sources=sources)
         except Exception:
             if not self._digest_in_use(info.digest):
                 self.artifacts.discard(info.digest)  # nothing half-written stays behind
