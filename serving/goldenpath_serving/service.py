@@ -17,6 +17,11 @@ the adaptive batcher (`_batcher`), which the load-time plan (`_plan`) configures
 model: batched calls when the per-call cost amortizes, run on the event loop when they are
 tiny. BentoML's own `batchable=True` is not used: it passes the concatenated payloads as one
 argument, so one bad request would fail the whole batch.
+
+/inferences answers the inference log (`_inference_log`) the server pulls: sampled requests
+with their request ids (the caller's X-Request-Id, or a new one, returned on the answer).
+With the log off (GOLDENPATH_LOG_SAMPLE=0, the default) /predict takes no request context
+and adds no header: the log costs one comparison.
 """
 
 from __future__ import annotations
@@ -31,9 +36,18 @@ from typing import Annotated, Any
 
 import bentoml
 from bentoml.exceptions import InvalidArgument
-from pydantic import BaseModel, WithJsonSchema, create_model
+from pydantic import BaseModel, Field, WithJsonSchema, create_model
+from starlette.responses import Response
 
 from goldenpath_serving._batcher import Batcher
+from goldenpath_serving._inference_log import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    InferenceLog,
+    LogSettings,
+    LogSettingsError,
+    request_id,
+)
 from goldenpath_serving._model import META_FILE, LoadedModel, load_model
 from goldenpath_serving._parity import (
     ParityMismatch,
@@ -50,6 +64,7 @@ def model_service(name: str, model_tag: str, *, workers: int = 1) -> type:
     """Return a BentoML service class that serves the model `model_tag` as `name`."""
     cancel_request_timers()  # the one-client tail (see _tail)
     inputs_type, answer_type = _contract(bentoml.models.BentoModel(model_tag))
+    log_settings = _log_settings()
 
     class GoldenpathModel:
         bento_model = bentoml.models.BentoModel(model_tag)
@@ -57,14 +72,16 @@ def model_service(name: str, model_tag: str, *, workers: int = 1) -> type:
         def __init__(self) -> None:
             self.loaded: LoadedModel = _load_checked(self.bento_model.path)
             plan = plan_for(self.loaded)
-            _memoize_apis(self, ("predict", "schema"))
+            self.log = InferenceLog(log_settings,
+                                    columns=[c["name"] for c in self.loaded.schema.columns])
+            _memoize_apis(self, ("predict", "schema", "inferences"))
             self.batcher = Batcher(self.loaded.predict, self.loaded.schema.kind,
                                    max_rows=plan.max_rows, inline_rows=plan.inline_rows)
             _settle_heap()
 
         @bentoml.api(route="/predict")
-        @_typed(inputs_type, answer_type)
-        async def predict(self, inputs: Any) -> Any:
+        @_typed(inputs_type, answer_type, context=log_settings.sample > 0)
+        async def predict(self, inputs: Any, ctx: Any = None) -> Any:
             rows = len(inputs) if isinstance(inputs, list) else 0
             try:
                 if rows <= BATCH_ROWS:
@@ -75,18 +92,34 @@ def model_service(name: str, model_tag: str, *, workers: int = 1) -> type:
                 raise InvalidArgument(str(exc)) from None
             try:
                 output = await self.batcher.predict(features, rows)
-                return answer_type(**self.loaded.answer(output))
+                answer = self.loaded.answer(output)
             except Exception as exc:
                 report_request_failure(exc)
                 raise
+            if self.log.sample:
+                rid = request_id(ctx.request.headers.get("x-request-id"))
+                ctx.response.headers["X-Request-Id"] = rid
+                if self.log.wants():
+                    self.log.add(rid, inputs, answer)
+            return answer_type(**answer)
 
         @bentoml.api(route="/schema")
         async def schema(self) -> dict[str, Any]:
             return self.loaded.schema.to_dict()
 
+        @bentoml.api(route="/inferences")
+        async def inferences(self, after: Annotated[int, Field(ge=0)] = 0,
+                             limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+                             ) -> Any:
+            """The inference log after seq `after`, for the server to pull (see
+            _inference_log); encoded off the event loop, so /predict keeps answering."""
+            body = await asyncio.to_thread(self.log.read_json, after, limit)
+            return Response(body, media_type="application/json")
+
     GoldenpathModel.__name__ = GoldenpathModel.__qualname__ = "GoldenpathModel"
+    tracing = _tracing_defaults(["/predict", "/schema", "/inferences"])
     return bentoml.service(name=name, workers=workers, traffic={"timeout": 60},
-                           **_tracing_defaults(["/predict", "/schema"]))(GoldenpathModel)
+                           **tracing)(GoldenpathModel)
 
 
 def _contract(model: Any) -> tuple[Any, type[BaseModel]]:
@@ -108,16 +141,29 @@ def _contract(model: Any) -> tuple[Any, type[BaseModel]]:
     return inputs_type, create_model("Answer", **fields)
 
 
-def _typed(inputs_type: Any, answer_type: Any) -> Callable[[Any], Any]:
-    """Give an API function the bundle's types (BentoML reads them from its signature)."""
+def _typed(inputs_type: Any, answer_type: Any, *, context: bool) -> Callable[[Any], Any]:
+    """Give an API function the bundle's types (BentoML reads them from its signature), and
+    BentoML's request context as `ctx` only when `context` (it costs every request)."""
     def apply(func: Any) -> Any:
         signature = inspect.signature(func)
         params = [signature.parameters["self"],
                   signature.parameters["inputs"].replace(annotation=inputs_type)]
+        if context:
+            params.append(signature.parameters["ctx"].replace(annotation=bentoml.Context))
         func.__signature__ = signature.replace(parameters=params,
                                                return_annotation=answer_type)
         return func
     return apply
+
+
+def _log_settings() -> LogSettings:
+    """The inference log's settings from the environment; a bad value stops the start with
+    a line the targets show (see _parity.report_failure)."""
+    try:
+        return LogSettings.from_env()
+    except LogSettingsError as exc:
+        report_failure("log_settings_invalid", str(exc))
+        raise
 
 
 def _load_checked(path: str) -> LoadedModel:
