@@ -117,6 +117,8 @@ def numbers(values: np.ndarray) -> np.ndarray:
     array = np.asarray(values)
     if array.dtype.kind in "Mm":
         array = array.view("int64")
+    elif array.dtype.kind == "O":  # numbers and None, e.g. not parsed by a schema
+        array = np.array([np.nan if _missing(v) else v for v in array.tolist()], dtype=float)
     array = array.astype(np.float64, copy=False)
     return array[np.isfinite(array)]
 

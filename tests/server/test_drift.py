@@ -128,6 +128,18 @@ def test_methods_that_do_not_fit_are_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match="'plan' is categorical .* use chisquare"):
         compare(_reference(2000), _table(300, seed=2),
                 thresholds=DriftThresholds(per_column_method={"plan": "ks"}))
+    window = {**_table(300, seed=2), "x0": np.array(["a"] * 300, dtype=object)}
+    with pytest.raises(ValueError, match="'x0' is numeric in the reference but the window"):
+        compare(_reference(2000), window)
+
+
+def test_numbers_in_an_object_column_are_numbers() -> None:
+    table = _table(300, seed=2)
+    values = table["x1"].astype(object)
+    values[:10] = None
+    report = compare(_reference(2000), {**table, "x1": values})
+    x1 = report.columns[1]
+    assert (x1.window["count"], x1.window["missing"], x1.drifted) == (290, 10, False)
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])

@@ -163,10 +163,15 @@ def _column(name: str, stats: dict[str, Any], values: np.ndarray, reference_rows
                          "needs its frequencies: use ks, wasserstein or psi for it")
     column = ColumnDrift(name, stats["kind"], method, None, None,
                          limits.threshold(name, method), False, {}, {})
-    if by_values:
-        _judge_values(column, stats, np.asarray(values))
-    else:
-        _judge_numbers(column, stats, np.asarray(values))
+    try:
+        if by_values:
+            _judge_values(column, stats, np.asarray(values))
+        else:
+            _judge_numbers(column, stats, np.asarray(values))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"column {name!r} is numeric in the reference but the window's "
+                         f"values are not numbers ({exc}): profile the reference from the "
+                         "same columns the window is logged from") from None
     if column.score is not None:
         column.drifted = bool(column.p_value < column.threshold if column.p_value is not None
                               else column.score >= column.threshold)
