@@ -14,6 +14,8 @@ if [ -x scripts/image/build.sh ]; then
   scripts/image/build.sh pause runtime app
   scripts/image/build.sh --podman app >/dev/null  # app releases on the local target
 fi
+# a real Prometheus for the dashboard's queries (Debian's binary, unpacked into the cache)
+export GOLDENPATH_PROMETHEUS="$(scripts/install-prometheus.sh)"
 .venv/bin/ruff check sdk server serving tests bench
 # types: every package, clean (the same paths as `make lint`)
 .venv/bin/mypy sdk/goldenpath sdk/goldenpath_api server/goldenpath_server \

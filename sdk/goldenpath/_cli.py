@@ -19,6 +19,7 @@ from goldenpath._cli_delivery import parse_steps
 from goldenpath._cli_delivery import register as register_delivery
 from goldenpath._cli_governance import print_policy_results
 from goldenpath._cli_governance import register as register_governance
+from goldenpath._cli_monitoring import register as register_monitoring
 from goldenpath._cli_server import server_app
 from goldenpath.errors import GoldenpathError, InvalidInput
 
@@ -281,6 +282,7 @@ def release_app_cmd(name: Annotated[str, typer.Option(help="service name")],
 
 register_governance(app)
 register_delivery(app)
+register_monitoring(app)
 
 
 def main() -> None:

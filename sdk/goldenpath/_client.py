@@ -134,6 +134,17 @@ class Client:
         return models.Progression.model_validate(self.request(
             "GET", f"/api/v1/services/{service}/environments/{environment}/rollout"))
 
+    def drift(self, service: str, environment: str, limit: int = 20) -> models.DriftStatus:
+        return models.DriftStatus.model_validate(self.request(
+            "GET", f"/api/v1/services/{service}/environments/{environment}/drift",
+            params={"limit": limit}))
+
+    def drift_report(self, service: str, environment: str, window: int | None = None) -> str:
+        response = self.send("GET", f"/api/v1/services/{service}/environments/{environment}"
+                                    "/drift/report",
+                             params={"window": window} if window else None)
+        return response.text
+
     def act_on_rollout(self, service: str, environment: str, action: str,
                        comment: str = "") -> models.Progression:
         return models.Progression.model_validate(self.request(

@@ -155,6 +155,20 @@ class Deployment:
         per-variant measurements and verdicts; .pause(), .resume(), .promote(), .abort()."""
         return Rollout(self._client, self._client.progression(self.name, self.environment))
 
+    def drift(self, windows: int = 20) -> models.DriftStatus:
+        """Drift of the live inputs and predictions against the reference profile captured
+        at deploy (data={"train": X_train}), per window of logged requests: `.status`,
+        `.latest.columns` (test, score, threshold per feature), `.windows` (newest first)."""
+        return self._client.drift(self.name, self.environment, windows)
+
+    def drift_report(self, path: str | Path | None = None, window: int | None = None) -> str:
+        """The newest window's drift report (HTML, a plot per feature); written to `path`
+        when given. In a notebook: IPython.display.HTML(d.drift_report())."""
+        html = self._client.drift_report(self.name, self.environment, window)
+        if path is not None:
+            Path(path).write_text(html)
+        return html
+
     @property
     def card(self) -> str:
         """The release's model card (the drafted one until you attach your own)."""

@@ -30,6 +30,13 @@ from goldenpath_api.delivery import (  # noqa: F401  (re-exported: clients read 
     VariantMetrics,
     VariantOutcomes,
 )
+from goldenpath_api.monitoring import (  # noqa: F401  (re-exported: clients read models.*)
+    DriftColumn,
+    DriftState,
+    DriftStatus,
+    DriftWindow,
+    DriftWindowSummary,
+)
 
 T = TypeVar("T")
 

@@ -200,6 +200,45 @@ class ApprovalRow(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class InferenceRow(Base):
+    """One logged request of a live model: what it was sent and answered (after the
+    environment's drop and hash rules), pulled from its serving runtime. Data, not a
+    decision: not in the audit chain; deleted after the environment's retention."""
+
+    __tablename__ = "inferences"
+    __table_args__ = (Index("ix_inferences_deployment", "service", "environment", "id"),
+                      Index("ix_inferences_at", "at"), Index("ix_inferences_boot", "boot", "seq"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(63))
+    environment: Mapped[str] = mapped_column(String(63))
+    release_id: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    boot: Mapped[str] = mapped_column(String(64), default="")  # the serving process's run
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)  # its record number in that run
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    rows: Mapped[int] = mapped_column(Integer, default=1)
+    inputs: Mapped[Any] = mapped_column(JSON)
+    outputs: Mapped[Any] = mapped_column(JSON)
+
+
+class DriftWindowRow(Base):
+    """One window of logged rows judged against the release's reference profile."""
+
+    __tablename__ = "drift_windows"
+    __table_args__ = (Index("ix_drift_windows_deployment", "service", "environment", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    service: Mapped[str] = mapped_column(String(63))
+    environment: Mapped[str] = mapped_column(String(63))
+    release_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    first_inference_id: Mapped[int] = mapped_column(Integer)
+    last_inference_id: Mapped[int] = mapped_column(Integer)
+    rows: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # ok | drift | insufficient | no_reference
+    drifted: Mapped[list[str]] = mapped_column(JSON, default=list)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -175,7 +175,10 @@ class Delivery:
                        team=team,
                        bundle_dir=self.artifacts.unpacked_path(release.digest) if model else None,
                        port=int(release.spec.get("port", 3000)), spec=release.spec,
-                       serving_env=self._serving_env(environment),
+                       # and, for models, what the runtime's inference log keeps
+                       serving_env={**self._serving_env(environment), **(
+                           self.environments.get(environment).monitoring.serving_env(
+                               environment) if model else {})},
                        parity=self.artifacts.parity_case(release.digest) if model else None)
 
     def _serving_env(self, environment: str) -> dict[str, str]:

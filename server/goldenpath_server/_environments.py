@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from goldenpath_api.errors import ConfigurationError, NotFound
 from goldenpath_server._outbound import LOOPBACK, Outbound
 from goldenpath_server._strategies import DeliveryConfig
+from goldenpath_server.monitoring._config import MonitoringConfig
 
 if TYPE_CHECKING:
     from goldenpath_server.targets import Target
@@ -91,6 +92,8 @@ class EnvironmentConfig(BaseModel):
     # the analysis thresholds (_strategies.py)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     policies: EnvironmentPolicies = Field(default_factory=EnvironmentPolicies)
+    # what is logged of live traffic and how drift is judged (monitoring/_config.py)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     # variables of the server's environment its serving processes get (by name; nothing
     # else of the server's environment reaches them)
     serving_env: list[str] = Field(default_factory=list,

@@ -121,3 +121,30 @@ class _Collector:
         for track, (passed, total) in sorted(totals.items()):
             compliance.add_metric([track], passed / total)
         yield from (evaluations, compliance)
+
+
+def render_drift(latest: dict[tuple[str, str], dict[str, Any]]) -> bytes:
+    """Gauges of each monitored deployment's newest drift window (kept in memory by
+    _monitoring: a scrape reads no table)."""
+    registry = CollectorRegistry()
+    registry.register(_DriftCollector(dict(latest)))  # type: ignore[arg-type]
+    return generate_latest(registry)
+
+
+class _DriftCollector:
+    def __init__(self, latest: dict[tuple[str, str], dict[str, Any]]) -> None:
+        self.latest = latest
+
+    def collect(self) -> Any:
+        score = GaugeMetricFamily("goldenpath_drift_score", "The newest window's drift score "
+                                  "per feature (the test's statistic or distance)",
+                                  labels=["service", "environment", "feature"])
+        detected = GaugeMetricFamily("goldenpath_drift_detected", "1 when the newest window "
+                                     "drifted on some feature or the prediction",
+                                     labels=["service", "environment"])
+        for (service, environment), window in sorted(self.latest.items()):
+            detected.add_metric([service, environment], 1.0 if window["status"] == "drift" else 0.0)
+            for feature, value in sorted((window.get("scores") or {}).items()):
+                if value is not None:
+                    score.add_metric([service, environment, feature], float(value))
+        yield from (score, detected)

@@ -6,6 +6,7 @@
     delivery      the rollout itself on the environment's target, and supervision (_delivery.py)
     registration  the MLflow model registry, when configured (_registration.py)
     oversight     inventory, audit trail, events, metrics (_oversight.py)
+    monitoring    live models' inference logs and drift against their reference (_monitoring.py)
     accounts      users, roles and tokens (_accounts.py); access: who a caller is (_access.py)
 
 All of them share one Store (_store.py): the database and its one audited write path.
@@ -22,6 +23,7 @@ from goldenpath_server._accounts import Accounts
 from goldenpath_server._bundles import ArtifactStore
 from goldenpath_server._delivery import Delivery
 from goldenpath_server._environments import Environments, load_platform_config
+from goldenpath_server._monitoring import Monitoring
 from goldenpath_server._notify import WebhookSender
 from goldenpath_server._oversight import Oversight
 from goldenpath_server._policies import PolicySet
@@ -65,7 +67,10 @@ class Platform:
         self.promotions = Promotions(self.store, self.environments, policies,
                                      self.config.pricing, self.rollouts, self.registration)
         self.delivery.progressions.gate = self.promotions.gate_switch
-        self.oversight = Oversight(self.store, self.environments, settings.audit_head_file)
+        self.monitoring = Monitoring(self.store, self.environments, self.artifacts, self._stop,
+                                     settings.monitor_interval_s)
+        self.oversight = Oversight(self.store, self.environments, settings.audit_head_file,
+                                   drift=self.monitoring.latest)
         self.accounts = Accounts(self.store, self.access)
         self.webhooks = WebhookSender(self.config.webhooks, self.oversight.events_since,
                                       self.oversight.head_seq, http=outbound.session())
@@ -78,6 +83,7 @@ class Platform:
         if removed:
             log.info("removed %d half-written uploads", removed)
         self.delivery.start()
+        self.monitoring.start()
         self.webhooks.start()
 
     def close(self) -> None:

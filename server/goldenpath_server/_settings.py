@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     config: Path | None = None  # the platform's config file (environments, policies)
     environments: list[str] = ["dev", "staging", "prod"]  # used when there is no config file
     rollout_timeout_s: float = 180.0
+    # how often the server pulls live models' inference logs and judges full drift windows
+    monitor_interval_s: float = Field(default=5.0, gt=0)
     stop_deployments_on_exit: bool = False
     mlflow_tracking_uri: str = ""  # when set, model releases are registered there
     external_url: str = ""  # how pods and others reach this server; default http://host:port

@@ -5,10 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import warnings
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +14,6 @@ import pytest
 from goldenpath import errors
 from goldenpath_server import Platform, create_app
 from goldenpath_server._access import Principal
-from tests._servers import free_port
 from tests.server.conftest import GOVERNED_CONFIG, make_platform, wait_until
 
 with warnings.catch_warnings():  # starlette asks for `httpx2`; httpx works the same here
@@ -28,28 +24,6 @@ IMAGE = "registry.example/events@sha256:" + "e" * 64
 ALICE = Principal("alice", {"shop": "submitter"})
 BOB = Principal("bob", {"shop": "approver"})
 SECRET = "webhook-secret"
-
-
-@pytest.fixture()
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A plain HTTP endpoint that records what it is sent."""
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"headers": dict(self.headers), "body": body})
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
-    server.shutdown()
 
 
 def _governed(tmp_path: Path, extra: str = "") -> Platform:

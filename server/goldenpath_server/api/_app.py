@@ -19,6 +19,7 @@ from goldenpath_server.api._delivery_routes import router as delivery_router
 from goldenpath_server.api._event_routes import router as event_router
 from goldenpath_server.api._governance_routes import router as governance_router
 from goldenpath_server.api._listing import ListingCache
+from goldenpath_server.api._monitoring_routes import router as monitoring_router
 from goldenpath_server.api._routes import router
 
 
@@ -62,4 +63,5 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(access_router)
     app.include_router(event_router)
     app.include_router(delivery_router)
+    app.include_router(monitoring_router)
     return app

@@ -63,9 +63,15 @@ class DriftThresholds:
                 raise ValueError(f"column {column!r}: unknown drift method {method!r}; use "
                                  f"one of {', '.join(known)}")
 
-    def threshold(self, column: str, method: str) -> float:
-        default = self.p_value if method in P_VALUE_METHODS else self.distance
-        return float(self.per_column_threshold.get(column, default))
+    def threshold(self, column: str, method: str, tests: int = 1) -> float:
+        """A p-value test's level is shared by the `tests` columns of a window (Bonferroni,
+        Alibi Detect's default): else each column's 5% adds up to a false alarm in most
+        windows of a wide table."""
+        if column in self.per_column_threshold:
+            return float(self.per_column_threshold[column])
+        if method in P_VALUE_METHODS:
+            return self.p_value / max(1, tests)
+        return self.distance
 
 
 @dataclass
@@ -126,13 +132,19 @@ def compare(reference: dict[str, Any], window_columns: dict[str, np.ndarray],
     if rows < limits.min_rows:
         return DriftReport("insufficient", rows, reference_rows, False, limits.drift_share, 0.0,
                            [], [], None, not_compared)
-    columns = [_column(name, features[name], window_columns[name], reference_rows, limits)
-               for name in features if name in window_columns]
+    # the smaller sample decides the test: a window of 300 rows against a reference of
+    # 100,000 is a small-sample comparison, where a distance's noise alone passes 0.1
+    size = min(reference_rows, rows)
+    judged = [name for name in features if name in window_columns]
+    with_prediction = bool(reference.get("prediction")) and window_predictions is not None
+    tests = len(judged) + with_prediction  # p-values corrected for them (Bonferroni)
+    columns = [_column(name, features[name], window_columns[name], size, limits, tests)
+               for name in judged]
     prediction = None
-    if reference.get("prediction") and window_predictions is not None:
+    if with_prediction:
         values = np.asarray(window_predictions)
         prediction = _column("prediction", reference["prediction"],
-                             values[:, 0] if values.ndim == 2 else values, reference_rows, limits)
+                             values[:, 0] if values.ndim == 2 else values, size, limits, tests)
     drifted = [column.name for column in columns if column.drifted]
     share = len(drifted) / len(columns) if columns else 0.0
     dataset_drift = bool(columns) and share >= limits.drift_share
@@ -142,7 +154,8 @@ def compare(reference: dict[str, Any], window_columns: dict[str, np.ndarray],
 
 
 def choose_method(stats: dict[str, Any], reference_rows: int) -> str:
-    """Evidently's default test for a column with these reference statistics."""
+    """Evidently's default test for a column with these reference statistics, where
+    `reference_rows` is the smaller of the two samples (compare() passes it so)."""
     few = stats["kind"] == "categorical" or ("frequencies" in stats
                                              and stats["unique"] <= FEW_UNIQUE)
     if reference_rows <= SMALL_REFERENCE:
@@ -151,7 +164,7 @@ def choose_method(stats: dict[str, Any], reference_rows: int) -> str:
 
 
 def _column(name: str, stats: dict[str, Any], values: np.ndarray, reference_rows: int,
-            limits: DriftThresholds) -> ColumnDrift:
+            limits: DriftThresholds, tests: int = 1) -> ColumnDrift:
     method = limits.per_column_method.get(name) or choose_method(stats, reference_rows)
     by_values = method in ("chisquare", "jensenshannon") or (
         method == "psi" and "histogram" not in stats)
@@ -162,7 +175,7 @@ def _column(name: str, stats: dict[str, Any], values: np.ndarray, reference_rows
         raise ValueError(f"column {name!r} has more than {FEW_UNIQUE} values and {method} "
                          "needs its frequencies: use ks, wasserstein or psi for it")
     column = ColumnDrift(name, stats["kind"], method, None, None,
-                         limits.threshold(name, method), False, {}, {})
+                         limits.threshold(name, method, tests), False, {}, {})
     try:
         if by_values:
             _judge_values(column, stats, np.asarray(values))

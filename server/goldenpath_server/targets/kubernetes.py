@@ -20,6 +20,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
+from goldenpath_server.targets._inference_pull import Source, pod_sources
 from goldenpath_server.targets._k8s_delivery import Delivery
 from goldenpath_server.targets._pods import (
     ClusterErrors,
@@ -208,6 +209,11 @@ class KubernetesTarget:
     def abort(self, rollout: Rollout, state: dict[str, Any], candidate: dict[str, Any]
               ) -> None:
         self.delivery.abort(rollout, state, candidate)
+
+    def inference_sources(self, state: dict[str, Any], release_id: str) -> dict[str, Source]:
+        """The inference log of each running pod of the release (_inference_pull)."""
+        return pod_sources(self.core, self._call, self.settings.namespace, release_id,
+                           MODEL_PORT)
 
     # -- internals -----------------------------------------------------------------------
     def _watch(self, rollout: Rollout, progress: Progress, name: str = ""

@@ -26,6 +26,7 @@ from goldenpath_server.targets import _parity
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
 from goldenpath_server.targets._containers import INSTALL, Podman, podman_problem
 from goldenpath_server.targets._forwarder import Forwarders
+from goldenpath_server.targets._inference_pull import Source, http_source
 from goldenpath_server.targets._processes import _alive, _exit_code, _terminate, free_port
 from goldenpath_server.targets._router import Router, Split
 from goldenpath_server.targets._sandbox import Sandbox, serving_uid
@@ -174,6 +175,13 @@ class LocalProcessTarget:
     def answers(self, key: str, request_ids: list[str]) -> dict[str, dict[str, Any]]:
         """What each variant answered to these requests while the router served `key`."""
         return self._router.answers(key, request_ids) if key in self._routed else {}
+
+    def inference_sources(self, state: dict[str, Any], release_id: str) -> dict[str, Source]:
+        """The live process's inference log, on its own port (not the stable one: during a
+        progressive rollout the router there would ask a variant at random)."""
+        if state.get("pid") and state.get("port") and _alive(state):
+            return {f"pid-{state['pid']}": http_source(f"http://127.0.0.1:{state['port']}")}
+        return {}
 
     def abort(self, rollout: Rollout, state: dict[str, Any], candidate: dict[str, Any]
               ) -> None:

@@ -1,0 +1,63 @@
+"""What an environment's `monitoring:` block says: how much of the live traffic is logged,
+what of it is kept, how long, and how each window is judged for drift.
+
+    environments:
+      prod:
+        monitoring:
+          sample: 0.2            # share of requests logged (0 = no inference log, no drift)
+          drop: [email]          # input columns never logged
+          hash: [customer_id]    # logged as a salted hash (categorical drift still works)
+          window_rows: 500       # rows per drift window
+          retention_hours: 168   # inference records older than this are deleted
+          drift: {p_value: 0.05, distance: 0.1, drift_share: 0.5}
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_COLUMN = r"^[^,\n]{1,200}$"
+
+
+class DriftSettings(BaseModel):
+    """The drift tests' thresholds (Evidently's defaults): p-value tests flag below p_value,
+    distances at or above distance; the dataset drifts when drift_share of its features do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    p_value: float = Field(default=0.05, gt=0, lt=1)
+    distance: float = Field(default=0.1, gt=0)
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+    # per column: {"method": "ks"|"chisquare"|"wasserstein"|"jensenshannon"|"psi", "threshold": x}
+    # (monitoring/_drift.py names the methods)
+    columns: dict[str, dict[str, str | float]] = Field(default_factory=dict)
+
+
+class MonitoringConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sample: float = Field(default=1.0, ge=0, le=1)
+    drop: list[str] = Field(default_factory=list, json_schema_extra={"items": {"pattern": _COLUMN}})
+    hash: list[str] = Field(default_factory=list, json_schema_extra={"items": {"pattern": _COLUMN}})
+    window_rows: int = Field(default=500, ge=20, le=100_000)
+    retention_hours: float = Field(default=168.0, gt=0)
+    max_records: int = Field(default=100_000, ge=100)  # per deployment, the newest kept
+    buffer: int = Field(default=10_000, ge=100, le=1_000_000)  # records a runtime holds
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+
+    @property
+    def enabled(self) -> bool:
+        return self.sample > 0
+
+    def serving_env(self, environment: str) -> dict[str, str]:
+        """What the serving runtime's inference log reads (goldenpath_serving._inference_log).
+        The salt only makes hashed columns unlinkable across environments: not a secret."""
+        if not self.enabled:
+            return {"GOLDENPATH_LOG_SAMPLE": "0"}
+        salt = hashlib.sha256(f"goldenpath-log:{environment}".encode()).hexdigest()[:16]
+        return {"GOLDENPATH_LOG_SAMPLE": repr(self.sample),
+                "GOLDENPATH_LOG_DROP": ",".join(self.drop),
+                "GOLDENPATH_LOG_HASH": ",".join(self.hash), "GOLDENPATH_LOG_SALT": salt,
+                "GOLDENPATH_LOG_BUFFER": str(self.buffer)}
