@@ -153,3 +153,35 @@ def cluster_policies(kube_cluster: Cluster | ExternalCluster, kube_api: k8s.ApiC
         _sentinel("shop", {}), "goldenpath-require-limits"))
     wait_for("require-team-label in force", lambda: denied(
         _sentinel("", {"cpu": "1", "memory": "1Gi"}), "goldenpath-require-team-label"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    api = getattr(item, "funcargs", {}).get("kube_api")
+    if report.when == "call" and report.failed and api is not None:
+        report.sections.append(("the cluster when the test failed", _cluster_report(api)))
+
+
+def _cluster_report(api: k8s.ApiClient) -> str:
+    """What held the nodes: their conditions, the tests' pods, the recent warnings."""
+    try:
+        core = k8s.CoreV1Api(api)
+        lines = []
+        for node in core.list_node().items:
+            conditions = ", ".join(f"{c.type}={c.status}" for c in node.status.conditions or [])
+            lines.append(f"node {node.metadata.name}: {conditions}; "
+                         f"allocatable {node.status.allocatable}")
+        for pod in core.list_pod_for_all_namespaces().items:
+            if pod.metadata.namespace.startswith("gp-"):
+                lines.append(f"pod {pod.metadata.namespace}/{pod.metadata.name} on "
+                             f"{pod.spec.node_name}: {pod.status.phase}"
+                             f"{' terminating' if pod.metadata.deletion_timestamp else ''}")
+        for event in core.list_event_for_all_namespaces().items[-40:]:
+            if event.type != "Normal":
+                lines.append(f"event {event.involved_object.kind}/{event.involved_object.name}: "
+                             f"{event.reason}: {event.message}")
+        return "\n".join(lines)
+    except Exception as exc:  # a report must never hide the failure it reports on
+        return f"could not read the cluster: {exc}"

@@ -89,16 +89,35 @@ def real_server(kube_cluster: Any, cluster_policies: None, kubeconfig: Path,
     server.stop()
 
 
+_NAMESPACES = {REAL: "gp-real", TAMPERED: "gp-tampered", LATE: "gp-late"}
+
+
 @pytest.fixture
-def undeploy(real_server: Any) -> Iterator[list[tuple[str, str]]]:
-    """Services to remove afterwards: the real node has 2 CPUs for all the tests' pods."""
+def undeploy(real_server: Any, kube_api: k8s.ApiClient) -> Iterator[list[tuple[str, str]]]:
+    """Services to remove afterwards, and their pods gone before the next test: the real node
+    has the machine's CPUs for all the tests' pods, and a terminating pod still holds its
+    requests (a test that starts while they are held waits Pending for nothing)."""
     services: list[tuple[str, str]] = []
     yield services
+    core = k8s.CoreV1Api(kube_api)
     for name, env in services:
         try:
             Client().request("DELETE", f"/api/v1/services/{name}/environments/{env}")
         except errors.NotFound:  # never got that far
             pass
+    for name, env in services:
+        if env not in _NAMESPACES:
+            continue
+        namespace, selector = _NAMESPACES[env], f"app.kubernetes.io/name={name}"
+
+        def pods(namespace: str = namespace, selector: str = selector) -> list[Any]:
+            return list(core.list_namespaced_pod(namespace, label_selector=selector).items)
+
+        try:
+            wait_for(f"the pods of {name} gone", lambda: not pods(), timeout=90)
+        except AssertionError:  # stuck terminating: take them off the node now
+            for pod in pods():
+                core.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
 
 
 def _panel_proxy(server_url: str) -> Any:
