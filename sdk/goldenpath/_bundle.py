@@ -131,9 +131,17 @@ def reference_profile(model: Any, kind: str, outputs: tuple[str, ...],
     profile = profile_of(feature_columns(schema, features), output_column(answer),
                          source=source)
     profile.update(rows=total, profiled_rows=len(features))
-    if len(json.dumps(profile)) > PROFILE_BYTES:  # thousands of columns: keep predictions
-        profile.update(features={}, features_left_out=len(profile["features"]))
     return profile
+
+
+def profile_text(profile: dict[str, Any]) -> str:
+    """profile.json's text; past PROFILE_BYTES (thousands of columns) without the features
+    (counted in `features_left_out`), the predictions' statistics kept."""
+    text = json.dumps(profile, allow_nan=False)
+    if len(text) > PROFILE_BYTES:
+        profile.update(features={}, features_left_out=len(profile["features"]))
+        text = json.dumps(profile, allow_nan=False)
+    return text
 
 
 def _check_train(schema: Schema, train: Any) -> int:
@@ -204,8 +212,7 @@ def _build(model: Any, name: str, kind: str, schema: Schema, sample_inputs: list
         meta["modules"] = framework_modules(imported)
         meta_file.write_text(json.dumps(meta, indent=2))
         if profile is not None:  # next to parity.json: covered by the bundle's digest
-            (Path(bento_model.path) / "profile.json").write_text(
-                json.dumps(profile, allow_nan=False))
+            (Path(bento_model.path) / "profile.json").write_text(profile_text(profile))
     model_tag = str(bento_model.tag)
     build_ctx = Path(tempfile.mkdtemp(prefix="ctx-", dir=workdir))
     (build_ctx / "service.py").write_text(_SERVICE_PY.format(name=name, model_tag=model_tag))

@@ -243,3 +243,16 @@ def test_a_bad_profile_is_refused_with_nothing_kept(platform: Platform, profile:
     assert kept == {sub: set((platform.artifacts.root / sub).iterdir()) for sub in kept}
     with pytest.raises(errors.NotFound):
         platform.releases.get_service("prof")
+
+
+def test_a_profile_too_wide_for_the_server_keeps_the_predictions() -> None:
+    from goldenpath._bundle import PROFILE_BYTES, profile_text
+    from goldenpath_serving import Schema
+    from goldenpath_serving._profile import feature_columns, profile_of
+
+    X = np.random.default_rng(0).normal(size=(50, 3000))
+    profile = profile_of(feature_columns(Schema.infer(X), X), np.zeros(50), source="train")
+    text = profile_text(profile)
+    assert len(text) <= PROFILE_BYTES
+    assert json.loads(text)["features"] == {} and profile["features_left_out"] == 3000
+    assert json.loads(text)["prediction"]["count"] == 50
