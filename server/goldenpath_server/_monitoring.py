@@ -33,6 +33,7 @@ from goldenpath_server._db import (
     ServiceRow,
 )
 from goldenpath_server._environments import Environments
+from goldenpath_server._slo_watch import Rollback, SloWatch
 from goldenpath_server._store import Store
 from goldenpath_server.monitoring._config import MonitoringConfig
 from goldenpath_server.monitoring._drift import DriftThresholds, compare
@@ -64,8 +65,10 @@ class _Watched:
 
 class Monitoring:
     def __init__(self, store: Store, environments: Environments, artifacts: ArtifactStore,
-                 stopping: threading.Event, interval_s: float) -> None:
+                 stopping: threading.Event, interval_s: float,
+                 rollback: Rollback | None = None) -> None:
         self.store = store
+        self.slos = SloWatch(store, rollback)
         self.environments = environments
         self.artifacts = artifacts
         self._stop = stopping
@@ -113,8 +116,11 @@ class Monitoring:
             self._pull(service, environment, watched, dict(state or {}))
             self._retain(service, environment, config, watched)
             self._judge(service, environment, release_id, config)
+            self.slos.sample(service, environment, release_id, (state or {}).get("port"),
+                             config)
         for key in set(self._watched) - seen:
             del self._watched[key]
+            self.slos.forget(key)
 
     def _config(self, environment: str) -> MonitoringConfig | None:
         try:
@@ -238,6 +244,13 @@ class Monitoring:
                 self.store.event(db, service, environment, release.id, "drift_detected",
                                  f"drift in {environment}: {', '.join(drifted) or 'dataset'} "
                                  f"(window of {rows} rows)", data)
+                if config.on_drift == "retrain":  # for a retraining pipeline's webhook
+                    self.store.event(db, service, environment, release.id,
+                                     "retrain_requested", f"retrain {service}: its inputs "
+                                     f"drifted in {environment}", {
+                                         **data, "report": f"/api/v1/services/{service}/"
+                                         f"environments/{environment}/drift/report"
+                                         f"?window={row.id}"})
             elif status == "ok" and before == "drift":
                 self.store.event(db, service, environment, release.id, "drift_cleared",
                                  f"no drift in {environment} any more (window of {rows} rows)",

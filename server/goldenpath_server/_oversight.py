@@ -15,17 +15,20 @@ from goldenpath_server._environments import Environments
 from goldenpath_server._inventory import Key, inventory, to_csv
 from goldenpath_server._metrics import render as render_metrics
 from goldenpath_server._metrics import render_drift
+from goldenpath_server._slo_watch import render_slos
 from goldenpath_server._store import Store
 
 
 class Oversight:
     def __init__(self, store: Store, environments: Environments,
                  audit_head_file: Path | None,
-                 drift: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
+                 drift: dict[tuple[str, str], dict[str, Any]] | None = None,
+                 slos: dict[tuple[str, str], list[dict[str, Any]]] | None = None) -> None:
         self.store = store
         self.environments = environments
         self._head_file = audit_head_file
         self._drift = drift if drift is not None else {}  # the newest window per deployment
+        self._slos = slos if slos is not None else {}  # the newest burn rates per deployment
 
     # -- inventory ---------------------------------------------------------------------
     def inventory(self, environment: str | None = None) -> list[dict[str, Any]]:
@@ -87,7 +90,8 @@ class Oversight:
         names = self.environments.names
         production = names[-1] if names else ""
         with self.store.read() as db:
-            return render_metrics(db, production) + render_drift(self._drift)
+            return render_metrics(db, production) + render_drift(self._drift) + \
+                render_slos(self._slos)
 
     # -- audit -------------------------------------------------------------------------
     def verify_audit(self, heads: list[tuple[int, str]] | None = None) -> dict[str, Any]:

@@ -67,10 +67,12 @@ class Platform:
         self.promotions = Promotions(self.store, self.environments, policies,
                                      self.config.pricing, self.rollouts, self.registration)
         self.delivery.progressions.gate = self.promotions.gate_switch
-        self.monitoring = Monitoring(self.store, self.environments, self.artifacts, self._stop,
-                                     settings.monitor_interval_s)
+        self.monitoring = Monitoring(
+            self.store, self.environments, self.artifacts, self._stop,
+            settings.monitor_interval_s,
+            rollback=lambda service, env: self.rollouts.rollback(service, env, actor="system"))
         self.oversight = Oversight(self.store, self.environments, settings.audit_head_file,
-                                   drift=self.monitoring.latest)
+                                   drift=self.monitoring.latest, slos=self.monitoring.slos.latest)
         self.accounts = Accounts(self.store, self.access)
         self.webhooks = WebhookSender(self.config.webhooks, self.oversight.events_since,
                                       self.oversight.head_seq, http=outbound.session())

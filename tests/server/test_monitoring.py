@@ -59,10 +59,14 @@ environments:
   quiet:
     target: local
     monitoring: {{sample: 0}}
+  guarded:
+    target: local
+    # every alert window 1/720 of its length: the hour lasts 5 s, the 5 minutes 0.4 s
+    monitoring: {{slo: {{availability: 0.99}}, on_breach: rollback, slo_window_scale: 0.00139}}
 outbound_allow: [127.0.0.1]
 webhooks:
   - url: {hooks[0]}
-    events: [drift_detected, drift_cleared]
+    events: [drift_detected, drift_cleared, slo_alert]
 """)
     server = start_server(tmp, {"GOLDENPATH_CONFIG": str(config),
                                 "GOLDENPATH_MONITOR_INTERVAL_S": "0.3"})
@@ -177,3 +181,55 @@ def test_an_environment_that_logs_nothing_says_so(gp: Any) -> None:
     _send(d, frame)
     status = d.drift()
     assert status.status == "off" and status.logged_requests == 0 and status.latest is None
+
+
+class Flaky:
+    """Answers like `inner`, but fails (a 500) on rows whose tenure is negative."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.classes_ = inner, inner.classes_
+
+    def predict(self, X: Any) -> Any:
+        if (np.asarray(X)[:, 0] < 0).any():
+            raise RuntimeError("tenure below zero")
+        return self.inner.predict(X)
+
+
+def test_a_release_that_burns_its_error_budget_pages_and_is_rolled_back(
+        gp: Any, watched_server: ServerProcess, hooks: tuple[str, list[Any]]) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    frame = _table(50, seed=6)
+    good = DummyClassifier().fit(frame, [0, 1] * 25)
+    v1 = gp.deploy(good, name="guarded", sample=frame[:5], env="guarded", quiet=True)
+    v2 = gp.deploy(Flaky(good), name="guarded", sample=frame[:5], env="guarded", quiet=True)
+    assert v2.version == v1.version + 1
+    bad = frame[:1].assign(tenure=-1.0)
+
+    def paged() -> Any:
+        for rows in (frame[:1], bad):  # half the requests fail: a burn rate of 50
+            try:
+                v2.predict(rows)
+            except gp.errors.GoldenpathError:
+                pass
+        return [e for e in v2.events(limit=100) if e["type"] == "slo_alert"]
+
+    alert = wait_for("an SLO page", paged, timeout=90)[0]
+    assert alert["data"]["slo"] == "availability" and alert["data"]["alert"] == "page"
+    assert alert["data"]["burn_rates"]["availability:5m"] > 14.4
+    assert alert["data"]["action"] == "rollback"
+    back = wait_for("the rollback to v1", lambda: (s := gp.get("guarded", "guarded").state)
+                    .release_id == v1.release_id and s.status == "live" and s)
+    assert back.release_version == v1.version
+    rolled = [e for e in v2.events(limit=100) if e["type"] == "rollback_started"]
+    assert rolled and rolled[-1]["actor"] == "system"
+    assert wait_for("the webhook", lambda: [h for h in hooks[1] if h.get("type") == "slo_alert"])
+
+
+    def gauged() -> bool:  # the release rolled back to starts its own budget: traffic first
+        v2.predict(frame[:1])  # the stable endpoint: v1 answers it now
+        return 'goldenpath_slo_burn_rate{environment="guarded",service="guarded",' \
+            'slo="availability",window="5m"} 0.0' in requests.get(
+                f"{watched_server.url}/metrics", timeout=10).text
+
+    wait_for("the burn-rate gauges of v1", gauged)

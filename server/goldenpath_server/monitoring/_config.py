@@ -10,11 +10,15 @@ what of it is kept, how long, and how each window is judged for drift.
           window_rows: 500       # rows per drift window
           retention_hours: 168   # inference records older than this are deleted
           drift: {p_value: 0.05, distance: 0.1, drift_share: 0.5}
+          on_drift: retrain      # also a `retrain_requested` event (a webhook) with the report
+          slo: {availability: 0.999, latency: {threshold_ms: 500, objective: 0.99}}
+          on_breach: rollback    # a paging burn rate rolls the deployment back
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,6 +50,12 @@ class MonitoringConfig(BaseModel):
     max_records: int = Field(default=100_000, ge=100)  # per deployment, the newest kept
     buffer: int = Field(default=10_000, ge=100, le=1_000_000)  # records a runtime holds
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    on_drift: Literal["none", "retrain"] = "none"
+    # objectives (monitoring/_slo.py; null or {}: the defaults), or false: no SLOs here
+    slo: dict[str, Any] | Literal[False] | None = None
+    on_breach: Literal["none", "rollback"] = "none"
+    # every alert window multiplied by this (1/720: the hour lasts 5 s), for demos and tests
+    slo_window_scale: float = Field(default=1.0, gt=0, le=1)
 
     @property
     def enabled(self) -> bool:
