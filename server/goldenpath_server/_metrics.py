@@ -1,120 +1,115 @@
 """The platform's own figures for Prometheus, split by track (model, app).
 
-From the audit trail: deployment frequency (promotions started), lead time from release to
-production, change failure rate (rollbacks per deployment), time to restore (rollback start
-to live again), and policy compliance (evaluations that passed)."""
+Folded incrementally from the audit trail by _figures (a scrape reads only the events added
+since the last one): deployment frequency, lead time, validation to production, change
+failure rate (rollbacks, failed rollouts and aborted progressive rollouts per rollout
+started), time to restore, production releases per service, model autonomy, governance and
+policy compliance. The definitions are in _figures' docstring."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from goldenpath_server._db import EventRow, ReleaseRow
+from goldenpath_server._figures import Snapshot, figures_for
 
-_TYPES = ("promotion_started", "rollback_started", "rollout_succeeded", "rollout_failed",
-          "policy_evaluated")
+_TRACK_ENV = ["track", "environment"]
 
 
 def render(db: Session, production: str) -> bytes:
     """Prometheus text exposition of the platform's figures (`production`: the last
     environment on the path, where lead time ends)."""
     registry = CollectorRegistry()
-    registry.register(_Collector(_figures(db, production)))  # type: ignore[arg-type]
+    registry.register(_Collector(figures_for(db).refresh(db, production)))  # type: ignore[arg-type]
     return generate_latest(registry)
 
 
-def _seconds(later: datetime, earlier: datetime) -> float:
-    return (_aware(later) - _aware(earlier)).total_seconds()
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _figures(db: Session, production: str) -> dict[str, Any]:
-    events = db.execute(select(EventRow.type, EventRow.service, EventRow.environment,
-                               EventRow.release_id, EventRow.at, EventRow.data)
-                        .where(EventRow.type.in_(_TYPES)).order_by(EventRow.seq)).all()
-    ids = {e.release_id for e in events if e.release_id}
-    releases: dict[str, tuple[str, datetime]] = {}
-    id_list = sorted(ids)
-    for start in range(0, len(id_list), 900):
-        for rid, kind, created in db.execute(select(ReleaseRow.id, ReleaseRow.kind,
-                                                    ReleaseRow.created_at)
-                                             .where(ReleaseRow.id.in_(id_list[start:start + 900]))):
-            releases[rid] = (kind, created)
-    deployments: dict[tuple[str, str], int] = defaultdict(int)
-    rollbacks: dict[tuple[str, str], int] = defaultdict(int)
-    policies: dict[tuple[str, str, str], int] = defaultdict(int)
-    lead: dict[str, list[float]] = defaultdict(list)
-    restore: dict[str, list[float]] = defaultdict(list)
-    first_live: set[str] = set()
-    restoring: dict[tuple[str, str], datetime] = {}
-    for e in events:
-        if e.release_id not in releases:
-            continue
-        kind, created = releases[e.release_id]
-        key = (kind, e.environment)
-        if e.type == "promotion_started":
-            deployments[key] += 1
-        elif e.type == "rollback_started":
-            deployments[key] += 1
-            rollbacks[key] += 1
-            restoring.setdefault((e.service, e.environment), e.at)
-        elif e.type == "rollout_succeeded":
-            began = restoring.pop((e.service, e.environment), None)
-            if began is not None:
-                restore[kind].append(_seconds(e.at, began))
-            if e.environment == production and e.release_id not in first_live:
-                first_live.add(e.release_id)
-                lead[kind].append(_seconds(e.at, created))
-        elif e.type == "policy_evaluated":
-            policies[(kind, e.environment, str((e.data or {}).get("outcome", "")))] += 1
-    return {"deployments": deployments, "rollbacks": rollbacks, "policies": policies,
-            "lead": lead, "restore": restore}
-
-
 class _Collector:
-    def __init__(self, figures: dict[str, Any]) -> None:
+    def __init__(self, figures: Snapshot) -> None:
         self.f = figures
 
-    def collect(self) -> Any:
+    def collect(self) -> Iterator[Any]:
+        yield from self._changes()
+        yield from self._durations()
+        yield from self._production()
+        yield from self._policies()
+
+    def _changes(self) -> Iterator[Any]:
+        f = self.f
         deployments = CounterMetricFamily(
-            "goldenpath_deployments", "Releases rolled out (promotions and rollbacks); "
-            "rate() of it is the deployment frequency", labels=["track", "environment"])
+            "goldenpath_deployments", "Rollouts started (promotions, deploys and rollbacks); "
+            "rate() of it is the deployment frequency", labels=_TRACK_ENV)
         rollbacks = CounterMetricFamily("goldenpath_rollbacks", "Rollbacks started",
-                                        labels=["track", "environment"])
-        failure = GaugeMetricFamily("goldenpath_change_failure_rate",
-                                    "Rollbacks per deployment", labels=["track", "environment"])
-        for key, count in sorted(self.f["deployments"].items()):
+                                        labels=_TRACK_ENV)
+        failures = CounterMetricFamily(
+            "goldenpath_rollout_failures", "Rollouts that failed (kind=failed) and "
+            "progressive rollouts aborted (kind=aborted); rollbacks are counted apart",
+            labels=[*_TRACK_ENV, "kind"])
+        rate = GaugeMetricFamily(
+            "goldenpath_change_failure_rate", "(rollbacks + failed rollouts + aborted "
+            "progressive rollouts) / rollouts started", labels=_TRACK_ENV)
+        for key, count in sorted(f.started.items()):
             deployments.add_metric(list(key), count)
-            rolled = self.f["rollbacks"].get(key, 0)
-            rollbacks.add_metric(list(key), rolled)
-            failure.add_metric(list(key), rolled / count)
-        yield from (deployments, rollbacks, failure)
+            rollbacks.add_metric(list(key), f.rollbacks.get(key, 0))
+            failures.add_metric([*key, "failed"], f.failed.get(key, 0))
+            failures.add_metric([*key, "aborted"], f.aborted.get(key, 0))
+            rate.add_metric(list(key), f.failures(key) / count)
+        yield from (deployments, rollbacks, failures, rate)
+
+    def _durations(self) -> Iterator[Any]:
         for name, source, text in (
-                ("goldenpath_lead_time_seconds", "lead",
+                ("goldenpath_lead_time_seconds", self.f.lead,
                  "From release created to first live in production"),
-                ("goldenpath_time_to_restore_seconds", "restore",
+                ("goldenpath_validation_to_production_seconds", self.f.validation,
+                 "From a release passing its policies with its evidence (its first policy "
+                 "evaluation that did not fail, else its creation) to first live in "
+                 "production"),
+                ("goldenpath_time_to_restore_seconds", self.f.restore,
                  "From a rollback started to live again")):
             summary = SummaryMetricFamily(name, text, labels=["track"])
-            for track, values in sorted(self.f[source].items()):
+            for track, values in sorted(source.items()):
                 summary.add_metric([track], count_value=len(values), sum_value=sum(values))
             yield summary
+
+    def _production(self) -> Iterator[Any]:
+        releases = CounterMetricFamily(
+            "goldenpath_production_releases", "Releases live in production for the first "
+            "time, per service; rate() of it is the model update frequency",
+            labels=["track", "service"])
+        for key, count in sorted(self.f.production_releases.items()):
+            releases.add_metric(list(key), count)
+        yield releases
+        done, total = self.f.autonomy
+        autonomy = GaugeMetricFamily(
+            "goldenpath_model_autonomy_ratio", "Share of model releases live in production "
+            "on which nobody outside the service's team acted except approvers (every "
+            "actor of the release's events up to production is its submitter, a member "
+            "of the team or an approver of it)")
+        if total:
+            autonomy.add_metric([], done / total)
+        yield autonomy
+        compliance = GaugeMetricFamily(
+            "goldenpath_governance_compliance_ratio", "Share of production promotions "
+            "whose policies all passed (no warn-only failure, switch checks included)",
+            labels=["track"])
+        for track, (ok, count) in sorted(self.f.compliance.items()):
+            compliance.add_metric([track], ok / count)
+        yield compliance
+
+    def _policies(self) -> Iterator[Any]:
         evaluations = CounterMetricFamily("goldenpath_policy_evaluations",
                                           "Policy evaluations by outcome (pass, warn, fail)",
-                                          labels=["track", "environment", "outcome"])
+                                          labels=[*_TRACK_ENV, "outcome"])
         compliance = GaugeMetricFamily("goldenpath_policy_compliance_ratio",
                                        "Share of policy evaluations without an enforced "
                                        "failure", labels=["track"])
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for (track, env, outcome), count in sorted(self.f["policies"].items()):
+        for (track, env, outcome), count in sorted(self.f.policies.items()):
             evaluations.add_metric([track, env, outcome], count)
             totals[track][0] += count if outcome != "fail" else 0
             totals[track][1] += count
