@@ -144,6 +144,10 @@ def status(name: str, env: Env = None) -> None:
                   f"v{info['release_version']} {info['url']}")
     if info["message"]:
         console.print(f"  {info['message']}", highlight=False)
+    if info.get("drift"):
+        drifted = f" ({', '.join(info['drifted'])})" if info.get("drifted") else ""
+        console.print(f"  drift: {info['drift']}{drifted}: goldenpath drift {name} --env "
+                      f"{info['environment']}", highlight=False)
     history = d.history()[:10]
     if history:
         console.print("rollouts (newest first; `goldenpath rollback --to VERSION` restores one "

@@ -30,6 +30,14 @@ from goldenpath_api.delivery import (  # noqa: F401  (re-exported: clients read 
     VariantMetrics,
     VariantOutcomes,
 )
+from goldenpath_api.figures import (  # noqa: F401  (re-exported: clients read models.*)
+    ChangeFailure,
+    Durations,
+    GovernanceCompliance,
+    ModelAutonomy,
+    PlatformFigures,
+    ProductionReleases,
+)
 from goldenpath_api.monitoring import (  # noqa: F401  (re-exported: clients read models.*)
     DriftColumn,
     DriftState,
@@ -114,6 +122,10 @@ class Deployment(WireModel):
                              "paused, ...): GET .../rollout has the whole of it")
     noop: bool = Field(False, description="only on a promotion of what is already live "
                                           "there: true, nothing was done")
+    drift: DriftState | None = Field(None, description="a monitored model's newest drift "
+                                     "window: ok or drift (GET .../drift has the whole of it)")
+    drifted: list[str] = Field(default_factory=list,
+                               description="the features (and prediction) that drifted")
 
 
 class ServiceSummary(Service):

@@ -131,6 +131,8 @@ def test_in_distribution_traffic_flags_nothing_and_a_shifted_feature_is_flagged_
     p_values = {c.name: c.p_value for c in second.latest.columns}
     assert p_values[SHIFTED] < 1e-6 < 0.01 < min(v for k, v in p_values.items() if k != SHIFTED)
     assert [w.status for w in second.windows[:2]] == ["drift", "ok"]
+    status = churn.status()  # the deployment's own status says so too
+    assert (status["drift"], status["drifted"]) == ("drift", [SHIFTED])
 
     # the finding is in the audit trail and went out as a webhook
     events = [e for e in churn.events(limit=50) if e["type"] == "drift_detected"]
@@ -169,6 +171,11 @@ def test_the_report_and_the_cli_show_the_drifted_feature(
                               "COLUMNS": "200"})
     assert out.returncode == 0, out.stderr
     assert "watched" in out.stdout and SHIFTED in out.stdout and "ks" in out.stdout
+    shown = subprocess.run([sys.executable, "-m", "goldenpath", "status", "watched", "--env",
+                            "dev"], capture_output=True, text=True, timeout=60,
+                           env={"GOLDENPATH_SERVER": watched_server.url, "PATH": "/usr/bin:/bin",
+                                "COLUMNS": "200"})
+    assert "drift: " in shown.stdout and "goldenpath drift watched" in shown.stdout
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
 
 

@@ -17,6 +17,7 @@ from goldenpath_server.api import _contract
 from goldenpath_server.api._access_routes import router as access_router
 from goldenpath_server.api._delivery_routes import router as delivery_router
 from goldenpath_server.api._event_routes import router as event_router
+from goldenpath_server.api._figures_routes import router as figures_router
 from goldenpath_server.api._governance_routes import router as governance_router
 from goldenpath_server.api._listing import ListingCache
 from goldenpath_server.api._monitoring_routes import router as monitoring_router
@@ -64,4 +65,5 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(event_router)
     app.include_router(delivery_router)
     app.include_router(monitoring_router)
+    app.include_router(figures_router)
     return app

@@ -125,8 +125,11 @@ def deploy(release_id: ReleaseId, body: models.DeployRequest, platform: Platform
             responses=errors(*READ))
 async def status(name: ServiceName, environment: EnvironmentName, platform: PlatformDep,
                  _: Viewer) -> dict[str, Any]:
-    """The SDK polls this: one indexed read, on the read threads (api/_reads.py)."""
-    return await store_read(platform.rollouts.status, name, environment)
+    """The SDK polls this: one indexed read, on the read threads (api/_reads.py); a
+    monitored model's drift from memory."""
+    state = await store_read(platform.rollouts.status, name, environment)
+    window = platform.monitoring.latest.get((name, environment))
+    return {**state, "drift": window["status"], "drifted": window["drifted"]} if window else state
 
 
 @router.delete("/services/{name}/environments/{environment}", status_code=204,
