@@ -13,7 +13,6 @@ alerting rules (docs/monitoring.md), since a pod proxy per pod per tick does not
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -22,14 +21,13 @@ from typing import Any
 import requests
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.parser import text_string_to_metric_families
 
 from goldenpath_server._store import Store
 from goldenpath_server.monitoring._config import MonitoringConfig
 from goldenpath_server.monitoring._slo import WINDOWS, Sample, evaluate, firing, parse_objectives
+from goldenpath_server.targets._pod_metrics import MAX_METRICS_BYTES, parse
 
 log = logging.getLogger("goldenpath.server")
-MAX_METRICS_BYTES = 4 << 20
 Rollback = Callable[[str, str], object]  # (service, environment)
 
 
@@ -98,37 +96,17 @@ class SloWatch:
 
 
 def _counters(url: str, threshold_s: float) -> tuple[float, float, float] | None:
-    """(requests, 5xx answers, answers slower than threshold_s) of /predict, from the
-    runtime's Prometheus text; None when it does not answer. Slow is counted from the
-    histogram's first bucket at or above the threshold (a bucket boundary below it would
-    count answers as slow that were not)."""
+    """(requests, 5xx answers, answers slower than threshold_s) of /predict from the
+    runtime's own /metrics; None when it does not answer with Prometheus text."""
     try:
         with requests.get(url, timeout=5, stream=True) as answer:
             answer.raise_for_status()
             text = answer.raw.read(MAX_METRICS_BYTES, decode_content=True).decode("utf-8",
                                                                                  "replace")
-    except requests.RequestException:
+        counted = parse(text)
+    except (requests.RequestException, ValueError):
         return None
-    total = errors = 0.0
-    buckets: dict[float, float] = {}
-    try:
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                if s.labels.get("endpoint") != "/predict":
-                    continue
-                if s.name == "bentoml_service_request_total":
-                    total += s.value
-                    if str(s.labels.get("http_response_code", "")).startswith("5"):
-                        errors += s.value
-                elif s.name == "bentoml_service_request_duration_seconds_bucket":
-                    bound = float(s.labels.get("le", "inf"))
-                    buckets[bound] = buckets.get(bound, 0.0) + s.value
-    except ValueError:  # not Prometheus text: a process that is not our runtime
-        return None
-    fast = min((b for b in buckets if b >= threshold_s and not math.isinf(b)), default=None)
-    counted = buckets.get(math.inf, total)
-    slow = counted - buckets[fast] if fast is not None else 0.0
-    return total, errors, max(slow, 0.0)
+    return counted.requests, counted.errors, counted.slower_than(threshold_s)
 
 
 def render_slos(latest: dict[tuple[str, str], list[dict[str, Any]]]) -> bytes:

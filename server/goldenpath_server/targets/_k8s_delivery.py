@@ -30,9 +30,11 @@ from typing import TYPE_CHECKING, Any, cast
 from kubernetes.client.exceptions import ApiException
 
 from goldenpath_server.targets._base import Progress, Rollout, TargetError
+from goldenpath_server.targets._pod_metrics import Counters, pod_counters, window_of
 from goldenpath_server.targets._pods import api_message
 from goldenpath_server.targets._template import (
     CANARY_SUFFIX,
+    MODEL_PORT,
     PREVIEW_SUFFIX,
     VARIANT,
     http_route,
@@ -73,6 +75,8 @@ class Delivery:
         self._lock = threading.RLock()
         self._warm: dict[str, tuple[Rollout, threading.Timer]] = {}  # service -> handover
         self._windows: dict[str, float] = {}  # rollout key -> when its window began
+        # (rollout key, Deployment) -> each pod's counters at the window's start
+        self._readings: dict[tuple[str, str], dict[str, Counters]] = {}
 
     @property
     def _gateway(self) -> str:
@@ -99,7 +103,7 @@ class Delivery:
                 t._apply(obj, dry_run=False)
             t._watch(rollout, progress, name + CANARY_SUFFIX)
             parity = t._verify_parity(rollout, progress) if rollout.parity else None
-        self._windows[rollout.key] = time.monotonic()
+        self.window(rollout.key)  # the first window starts now, after the parity replay
         ns, preview = t.settings.namespace, name + PREVIEW_SUFFIX
         state = {"name": name + CANARY_SUFFIX, "namespace": ns, "service": name,
                  "release_id": rollout.release_id, "stable_release_id": stable,
@@ -143,21 +147,43 @@ class Delivery:
         return effective
 
     def window(self, key: str) -> dict[str, Any]:
-        """Nothing measured: the cluster's Services count no requests per variant (the
-        engine then finds the step inconclusive and asks a person)."""
+        """Each variant's requests, errors and latency since the last window, from its pods'
+        own counters (read through the API server: the cluster counts no requests per
+        variant without a mesh). The first reading after a server restart only starts the
+        window. No pairs: without a mirror no request reaches both."""
         now = time.monotonic()
         began = self._windows.get(key, now)
         self._windows[key] = now
-        return {"seconds": round(now - began, 3), "stable": dict(_EMPTY),
-                "candidate": dict(_EMPTY),
+        name = key.rsplit(".", 1)[0]
+        variants = []
+        with self._lock, self.t._translate_errors():
+            for deployment in (name, name + CANARY_SUFFIX):
+                release = self._release_label(deployment)
+                read = pod_counters(self.t.api, self.t.core, self.t.settings.namespace,
+                                    release, MODEL_PORT) if release else {}
+                before = self._readings.get((key, deployment))
+                self._readings[(key, deployment)] = read
+                variants.append(window_of(read, before).summary() if before is not None
+                                else dict(_EMPTY))
+        return {"seconds": round(now - began, 3), "stable": variants[0],
+                "candidate": variants[1],
                 "paired": {"requests": 0, "dropped": 0, "agreement": None, "mad": None}}
+
+    def _end_window(self, key: str) -> None:
+        self._windows.pop(key, None)
+        for held in [k for k in self._readings if k[0] == key]:
+            del self._readings[held]
+
+    def _release_label(self, deployment: str) -> str:
+        dep = self._deployment(deployment)
+        return str(dep.spec.template.metadata.labels.get(RELEASE, "")) if dep is not None else ""
 
     def complete(self, rollout: Rollout, state: dict[str, Any], candidate: dict[str, Any],
                  keep_warm_s: float) -> dict[str, Any]:
         """All traffic to the candidate at once (at the stable's size first), then the
         handover; with keep_warm_s the old Deployment stays that long, unselected."""
         name, t = rollout.service, self.t
-        self._windows.pop(rollout.key, None)
+        self._end_window(rollout.key)
         with self._lock, t._translate_errors():
             size = self._replicas(name)
             self._scale(name + CANARY_SUFFIX, size, 1.0, 1.0)
@@ -182,7 +208,7 @@ class Delivery:
         """Every request back to the stable release, the candidate's objects deleted; the
         Service widens to the template's selector once the candidate's pods are gone."""
         name, t = rollout.service, self.t
-        self._windows.pop(rollout.key, None)
+        self._end_window(rollout.key)
         with self._lock, t._translate_errors():
             stable = str(candidate.get("stable_release_id") or self._release_of(name))
             self._select(name, {NAME: name, RELEASE: stable})

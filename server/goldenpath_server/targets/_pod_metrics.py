@@ -1,0 +1,124 @@
+"""A serving runtime's own request counters (BentoML's Prometheus text on /metrics), read by
+the server: requests, 5xx answers and the latency histogram of `/predict`.
+
+Two readers: SLOs (_slo_watch.py, the local process's port) and the analysis of a progressive
+rollout on Kubernetes (_k8s_delivery.py), which reads every pod of each variant through the
+API server's pod proxy and takes the difference between two readings, pod by pod, as the
+window: without a mesh the cluster counts no requests per variant, but each runtime does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+MAX_METRICS_BYTES = 4 << 20
+ENDPOINT = "/predict"
+
+
+@dataclass
+class Counters:
+    """Cumulative counts of one process (or a sum of several)."""
+
+    requests: float = 0.0
+    errors: float = 0.0
+    buckets: dict[float, float] = field(default_factory=dict)  # le -> answers at most that
+
+    def since(self, earlier: Counters | None) -> Counters:
+        """What was counted after `earlier` (a process that restarted counts from zero)."""
+        if earlier is None or self.requests < earlier.requests:
+            return Counters(self.requests, self.errors, dict(self.buckets))
+        return Counters(self.requests - earlier.requests, max(0.0, self.errors - earlier.errors),
+                        {le: max(0.0, n - earlier.buckets.get(le, 0.0))
+                         for le, n in self.buckets.items()})
+
+    def add(self, other: Counters) -> Counters:
+        buckets = dict(self.buckets)
+        for le, n in other.buckets.items():
+            buckets[le] = buckets.get(le, 0.0) + n
+        return Counters(self.requests + other.requests, self.errors + other.errors, buckets)
+
+    def slower_than(self, seconds: float) -> float:
+        """Answers slower than `seconds`, from the first bucket at or above it (a boundary
+        below it would count answers as slow that were not)."""
+        fast = min((b for b in self.buckets if b >= seconds and not math.isinf(b)),
+                   default=None)
+        counted = self.buckets.get(math.inf, self.requests)
+        return max(counted - self.buckets[fast], 0.0) if fast is not None else 0.0
+
+    def quantile(self, q: float) -> float | None:
+        """Seconds at quantile q, interpolated within its bucket (PromQL's histogram_quantile)."""
+        bounds = sorted(self.buckets)
+        total = self.buckets.get(math.inf, 0.0) if bounds else 0.0
+        if total <= 0:
+            return None
+        rank, lower, below = q * total, 0.0, 0.0
+        for le in bounds:
+            count = self.buckets[le]
+            if count >= rank:
+                if math.isinf(le):
+                    return lower
+                inside = count - below
+                return lower + (le - lower) * ((rank - below) / inside if inside else 1.0)
+            lower, below = le, count
+        return lower
+
+    def summary(self) -> dict[str, Any]:
+        """The shape of the local router's per-variant window (targets/_router_metrics)."""
+        return {"requests": int(self.requests), "errors": int(self.errors),
+                "error_rate": self.errors / self.requests if self.requests else None,
+                "latency_ms": {f"p{q}": None if (s := self.quantile(q / 100)) is None
+                               else round(s * 1000, 3) for q in (50, 95, 99)},
+                "predictions": {}}
+
+
+def parse(text: str) -> Counters:
+    """The `/predict` counters in a runtime's Prometheus text; ValueError if it is not that."""
+    counters = Counters()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.labels.get("endpoint") != ENDPOINT:
+                continue
+            if s.name == "bentoml_service_request_total":
+                counters.requests += s.value
+                if str(s.labels.get("http_response_code", "")).startswith("5"):
+                    counters.errors += s.value
+            elif s.name == "bentoml_service_request_duration_seconds_bucket":
+                bound = float(s.labels.get("le", "inf"))
+                counters.buckets[bound] = counters.buckets.get(bound, 0.0) + s.value
+    return counters
+
+
+def pod_counters(api: Any, core: Any, namespace: str, release_id: str, port: int
+                 ) -> dict[str, Counters]:
+    """Each running pod of `release_id`'s counters, read through the API server (a pod that
+    does not answer is left out: it is starting, or going)."""
+    pods = core.list_namespaced_pod(namespace, _request_timeout=10,
+                                    label_selector=f"goldenpath.dev/release={release_id}").items
+    found = {}
+    for pod in pods:
+        if pod.metadata.deletion_timestamp or (pod.status and pod.status.phase) != "Running":
+            continue
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod.metadata.name}:{port}/proxy/metrics"
+        try:
+            request = api.param_serialize("GET", path, header_params={"Accept": "text/plain"},
+                                          auth_settings=["BearerToken"])
+            response = api.call_api(*request, _request_timeout=10)
+            data = response.read()
+            if response.status != 200 or len(data) > MAX_METRICS_BYTES:
+                continue
+            found[pod.metadata.name] = parse(data.decode("utf-8", "replace"))
+        except Exception:  # noqa: BLE001 - the API server's or the pod's refusal alike
+            continue
+    return found
+
+
+def window_of(now: dict[str, Counters], before: dict[str, Counters]) -> Counters:
+    """The counts of a window: pod by pod since the earlier reading, summed."""
+    total = Counters()
+    for pod, counters in now.items():
+        total = total.add(counters.since(before.get(pod)))
+    return total
