@@ -34,8 +34,11 @@ class _Handler(APIHandler):
         if answer.status == 204 or not answer.body:
             self.finish()
             return
-        self.set_header("Content-Type", answer.content_type)
-        self.finish(answer.body)
+        for name, value in answer.headers.items():  # e.g. a drift report's CSP
+            self.set_header(name, value)
+        if not answer.content_type.startswith("application/json"):
+            self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(answer.body, set_content_type=answer.content_type)
 
     def fail(self, exc: ProxyError) -> None:
         self.set_status(exc.status)
@@ -60,7 +63,8 @@ class ConfigHandler(_Handler):
 
 
 class ApiHandler(_Handler):
-    """/goldenpath/api/<path> -> <server>/api/v1/<path>, with the user's token added."""
+    """/goldenpath/api/<path> -> <server>/api/v1/<path>, with the user's token added. JSON
+    only, but for a drift report (HTML, with the server's Content-Security-Policy)."""
 
     async def _forward(self, method: str, path: str) -> None:
         query = {k: self.get_argument(k) for k in self.request.arguments}

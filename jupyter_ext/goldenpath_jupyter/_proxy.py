@@ -7,8 +7,9 @@ promotion server's own errors, so the panel shows every failure the same way.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -38,9 +39,20 @@ class Answer:
     status: int
     body: bytes
     content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)  # passed on to the browser
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
+
+
+# The one route whose answer is not JSON: a drift report, a self-contained HTML page that the
+# panel shows in a sandboxed iframe (the server's Content-Security-Policy travels with it).
+REPORT_ROUTE = re.compile(r"services/[^/]+/environments/[^/]+/drift/report")
+PASSED_HEADERS = ("Content-Security-Policy",)
+
+
+def is_report(path: str) -> bool:
+    return REPORT_ROUTE.fullmatch(path.strip("/")) is not None
 
 
 def safe_path(path: str) -> str:
@@ -91,7 +103,16 @@ class PromotionServer:
         if query:
             url += "?" + urlencode(query)
         headers = self.headers(user, delegate=await self.delegates())
-        return await self._fetch(method, url, body, headers, where=self.config.base)
+        report = method == "GET" and is_report(path)
+        if report:
+            headers["Accept"] = "text/html"
+        answer = await self._fetch(method, url, body, headers, where=self.config.base)
+        if answer.content_type.startswith("text/html") and not (report and answer.status == 200):
+            raise ProxyError(502, "unexpected_content",
+                             f"{self.config.base} answered {path} with an HTML page",
+                             "only a drift report may be HTML: check that GOLDENPATH_SERVER "
+                             "points at a goldenpath server, not a web page in front of it")
+        return answer
 
     async def whole(self, path: str, key: str, query: dict[str, str] | None = None,
                     user: str = "") -> Answer:
@@ -211,7 +232,8 @@ class PromotionServer:
             raise ProxyError(502, "server_unreachable",
                              f"could not reach {where} ({response.error})", HOW_TO_CONFIGURE)
         return Answer(response.code, response.body or b"",
-                      response.headers.get("Content-Type", "application/json"))
+                      response.headers.get("Content-Type", "application/json"),
+                      {h: response.headers[h] for h in PASSED_HEADERS if h in response.headers})
 
 
 class UnnamedEvents:

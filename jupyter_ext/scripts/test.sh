@@ -5,6 +5,7 @@
 #
 #   jupyter_ext/scripts/test.sh [jest|pytest|ui ...]     # default: all three
 #   GP_UI_TESTS=rollout jupyter_ext/scripts/test.sh ui   # only the Galata specs matching it
+#                                                        # (an extended regex over file names)
 #
 # Python: the active virtualenv (else <repo>/.venv). Screenshot: $ARTIFACTS_DIR/panel.png
 # (default <repo>/test-artifacts). Exit status is non-zero when any level failed.
@@ -75,6 +76,10 @@ run_pytest() {
   (cd "$REPO" && python -m pytest tests/jupyter_ext -q) || failed+=(pytest)
 }
 
+# Each Galata spec runs against a platform (a real promotion server, seeded): specs/platform
+# pairs below; a spec not named runs against tests/jupyter_ext/_platform.py.
+OWN_PLATFORM=(drift.spec.ts:"$EXT/ui-tests/drift_platform.py")
+
 run_ui() {
   step "UI test (Galata, headless Debian Chromium)"
   if ! command -v chromium >/dev/null; then
@@ -82,11 +87,29 @@ run_ui() {
       >/dev/null || die "could not install chromium (apt-get install chromium)"
   fi
   npm_ci "$EXT/ui-tests"
-  local state platform_pid
+  local specs=() own=() pair spec
+  for pair in "${OWN_PLATFORM[@]}"; do own+=("${pair%%:*}"); done
+  for spec in "$EXT"/ui-tests/tests/*.spec.ts; do
+    spec="$(basename "$spec")"
+    [[ -n "${GP_UI_TESTS:-}" ]] && ! grep -qE "${GP_UI_TESTS}" <<<"$spec" && continue
+    [[ " ${own[*]} " == *" $spec "* ]] || specs+=("tests/$spec")
+  done
+  ((${#specs[@]})) && ui_on "$REPO/tests/jupyter_ext/_platform.py" "${specs[@]}"
+  for pair in "${OWN_PLATFORM[@]}"; do
+    spec="${pair%%:*}"
+    [[ -n "${GP_UI_TESTS:-}" ]] && ! grep -qE "${GP_UI_TESTS}" <<<"$spec" && continue
+    ui_on "${pair#*:}" "tests/$spec"
+  done
+  [[ -f "$ARTIFACTS_DIR/panel.png" ]] && echo "screenshot: $ARTIFACTS_DIR/panel.png"
+}
+
+ui_on() {  # ui_on PLATFORM_SCRIPT SPEC...: start that platform and a JupyterLab, run the specs
+  local script="$1" state platform_pid
+  shift
   state="$(mktemp -d /tmp/gp-ui-XXXXXX)"
-  python "$REPO/tests/jupyter_ext/_platform.py" --state "$state" >"$state/platform.log" 2>&1 &
+  python "$script" --state "$state" >"$state/platform.log" 2>&1 &
   platform_pid=$!
-  for _ in $(seq 600); do  # it deploys iris, then flowers v1 and v2 (a canary in prod)
+  for _ in $(seq 600); do  # _platform.py deploys iris, then flowers v1 and v2 (a canary in prod)
     [[ -f "$state/server.json" ]] && break
     kill -0 "$platform_pid" 2>/dev/null || break
     sleep 1
@@ -101,15 +124,16 @@ run_ui() {
   GOLDENPATH_TOKEN="$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$state/server.json")"
   GP_UI_PORT="$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
   export GOLDENPATH_SERVER GOLDENPATH_TOKEN GP_UI_PORT
-  # kernels started by the test's JupyterLab deploy with this server, token and model store
-  # alice (the panel's user) approves what bob asked for: four eyes
-  GOLDENPATH_USER=alice BENTOML_HOME="$state/bentoml" JUPYTERLAB_GALATA_ROOT_DIR="$(mktemp -d "$state/lab-XXXX")" \
-    bash -c 'cd "$1/ui-tests" && shift && npx playwright test "$@"' _ "$EXT" ${GP_UI_TESTS:-} \
+  # kernels started by the test's JupyterLab deploy with this server, token and model store;
+  # alice (the panel's user) approves what bob asked for: four eyes. GP_UI_STATE: the
+  # platform's server.json, for specs that drive it further
+  GOLDENPATH_USER=alice BENTOML_HOME="$state/bentoml" GP_UI_STATE="$state" \
+    JUPYTERLAB_GALATA_ROOT_DIR="$(mktemp -d "$state/lab-XXXX")" \
+    bash -c 'cd "$1/ui-tests" && shift && npx playwright test "$@"' _ "$EXT" "$@" \
     || failed+=(ui)
   kill "$platform_pid" 2>/dev/null
   wait "$platform_pid" 2>/dev/null
   unset GOLDENPATH_SERVER GOLDENPATH_TOKEN
-  [[ -f "$ARTIFACTS_DIR/panel.png" ]] && echo "screenshot: $ARTIFACTS_DIR/panel.png"
 }
 
 for level in "${LEVELS[@]}"; do

@@ -100,6 +100,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/figures": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Figures
+         * @description Change failure rate, validation to production, lead time, time to restore, production
+         *     releases per service, model autonomy and governance compliance, by track.
+         */
+        get: operations["figures_api_v1_figures_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/inventory": {
         parameters: {
             query?: never;
@@ -373,13 +394,56 @@ export interface paths {
         };
         /**
          * Status
-         * @description The SDK polls this: one indexed read, on the read threads (api/_reads.py).
+         * @description The SDK polls this: one indexed read, on the read threads (api/_reads.py); a
+         *     monitored model's drift from memory.
          */
         get: operations["status_api_v1_services__name__environments__environment__get"];
         put?: never;
         post?: never;
         /** Undeploy */
         delete: operations["undeploy_api_v1_services__name__environments__environment__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{name}/environments/{environment}/drift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Drift
+         * @description Drift of the live model's inputs and predictions against the reference profile
+         *     captured at deploy, per window of logged requests: the newest in full, then summaries.
+         */
+        get: operations["drift_api_v1_services__name__environments__environment__drift_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/services/{name}/environments/{environment}/drift/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Drift Report
+         * @description The drift report of a window (the newest by default): per feature, the reference's
+         *     and the window's distributions, the test, its score and threshold.
+         */
+        get: operations["drift_report_api_v1_services__name__environments__environment__drift_report_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -759,6 +823,38 @@ export interface components {
              */
             rows: number;
         };
+        /**
+         * ChangeFailure
+         * @description Rollouts started in one environment and how many of them failed a change.
+         */
+        ChangeFailure: {
+            /**
+             * Aborted Rollouts
+             * @description progressive rollouts aborted
+             */
+            aborted_rollouts: number;
+            /** Environment */
+            environment: string;
+            /** Failed Rollouts */
+            failed_rollouts: number;
+            /**
+             * Rate
+             * @description (rollbacks + failed + aborted) / rollouts started
+             */
+            rate: number;
+            /** Rollbacks */
+            rollbacks: number;
+            /**
+             * Rollouts Started
+             * @description promotions, deploys and rollbacks started
+             */
+            rollouts_started: number;
+            /**
+             * Track
+             * @description model or app
+             */
+            track: string;
+        };
         /** CreatedToken */
         CreatedToken: {
             /** Id */
@@ -819,6 +915,16 @@ export interface components {
         Deployment: {
             /** Digest */
             digest: string;
+            /**
+             * Drift
+             * @description a monitored model's newest drift window: ok or drift (GET .../drift has the whole of it)
+             */
+            drift?: ("ok" | "drift" | "insufficient" | "no_reference" | "waiting" | "off") | null;
+            /**
+             * Drifted
+             * @description the features (and prediction) that drifted
+             */
+            drifted?: string[];
             /** Environment */
             environment: string;
             /** Live Since */
@@ -874,6 +980,152 @@ export interface components {
              * @description where the release answers; empty until it is live
              */
             url: string;
+        };
+        /**
+         * DriftColumn
+         * @description One column's verdict in a window: the test chosen for its type and the reference's
+         *     size (KS or chi-squared up to 1,000 reference rows, Wasserstein or Jensen-Shannon above).
+         */
+        DriftColumn: {
+            /**
+             * Drifted
+             * @default false
+             */
+            drifted: boolean;
+            /**
+             * Kind
+             * @description numeric or categorical, as in the reference
+             */
+            kind: string;
+            /**
+             * Method
+             * @description ks, chisquare, wasserstein, jensenshannon or psi
+             */
+            method: string;
+            /** Name */
+            name: string;
+            /** P Value */
+            p_value?: number | null;
+            /**
+             * Score
+             * @description the test's statistic or the distance
+             */
+            score?: number | null;
+            /** Threshold */
+            threshold?: number | null;
+        };
+        /**
+         * DriftStatus
+         * @description Where a live model's drift stands: the newest window judged, and the ones before.
+         */
+        DriftStatus: {
+            /** Environment */
+            environment: string;
+            latest: components["schemas"]["DriftWindow"] | null;
+            /**
+             * Logged Requests
+             * @description requests in the inference log now
+             */
+            logged_requests: number;
+            /**
+             * Sample
+             * @description share of requests logged
+             */
+            sample: number;
+            /** Service */
+            service: string;
+            /**
+             * Status
+             * @description the newest window's; waiting: no full window yet; off: the environment logs nothing
+             * @enum {string}
+             */
+            status: "ok" | "drift" | "insufficient" | "no_reference" | "waiting" | "off";
+            /**
+             * Window Rows
+             * @description rows per window (monitoring.window_rows)
+             */
+            window_rows: number;
+            /**
+             * Windows
+             * @description newest first
+             */
+            windows: components["schemas"]["DriftWindowSummary"][];
+        };
+        /** DriftWindow */
+        DriftWindow: {
+            /** At */
+            at: string;
+            /** Columns */
+            columns: components["schemas"]["DriftColumn"][];
+            /**
+             * Dataset Drift
+             * @description at least drift_share of the features drifted
+             */
+            dataset_drift: boolean;
+            /**
+             * Drifted
+             * @description the features (and `prediction`) that drifted
+             */
+            drifted: string[];
+            /** Id */
+            id: number;
+            /**
+             * Message
+             * @default
+             */
+            message: string;
+            /** Release Id */
+            release_id: string;
+            /** Rows */
+            rows: number;
+            /** Scores */
+            scores: {
+                [key: string]: number | null;
+            };
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "drift" | "insufficient" | "no_reference" | "waiting" | "off";
+        };
+        /** DriftWindowSummary */
+        DriftWindowSummary: {
+            /** At */
+            at: string;
+            /**
+             * Drifted
+             * @description the features (and `prediction`) that drifted
+             */
+            drifted: string[];
+            /** Id */
+            id: number;
+            /** Release Id */
+            release_id: string;
+            /** Rows */
+            rows: number;
+            /** Scores */
+            scores: {
+                [key: string]: number | null;
+            };
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "drift" | "insufficient" | "no_reference" | "waiting" | "off";
+        };
+        /**
+         * Durations
+         * @description Observations of one duration for a track.
+         */
+        Durations: {
+            /** Count */
+            count: number;
+            /** Mean Seconds */
+            mean_seconds?: number | null;
+            /** Sum Seconds */
+            sum_seconds: number;
+            /** Track */
+            track: string;
         };
         /**
          * Environment
@@ -1158,6 +1410,20 @@ export interface components {
             /** Test Report */
             test_report?: string | null;
         };
+        /**
+         * GovernanceCompliance
+         * @description Production promotions whose policies all passed (no warn-only failure).
+         */
+        GovernanceCompliance: {
+            /** Compliant */
+            compliant: number;
+            /** Production Rollouts */
+            production_rollouts: number;
+            /** Ratio */
+            ratio: number;
+            /** Track */
+            track: string;
+        };
         /** Grant */
         Grant: {
             /**
@@ -1283,6 +1549,21 @@ export interface components {
             /** User */
             user: string;
         };
+        /**
+         * ModelAutonomy
+         * @description Model releases in production on which only the service's team and approvers acted.
+         */
+        ModelAutonomy: {
+            /** Autonomous */
+            autonomous: number;
+            /**
+             * Ratio
+             * @description autonomous / releases; none yet: null
+             */
+            ratio?: number | null;
+            /** Releases */
+            releases: number;
+        };
         /** NewToken */
         NewToken: {
             /**
@@ -1365,6 +1646,32 @@ export interface components {
             requests: number;
         };
         /**
+         * PlatformFigures
+         * @description The platform's figures, folded from the audit trail up to `last_event_id`.
+         */
+        PlatformFigures: {
+            /** Change Failure */
+            change_failure: components["schemas"]["ChangeFailure"][];
+            /** Governance Compliance */
+            governance_compliance: components["schemas"]["GovernanceCompliance"][];
+            /** Last Event Id */
+            last_event_id: number;
+            /** Lead Time */
+            lead_time: components["schemas"]["Durations"][];
+            model_autonomy: components["schemas"]["ModelAutonomy"];
+            /**
+             * Production
+             * @description the last environment on the path
+             */
+            production: string;
+            /** Production Releases */
+            production_releases: components["schemas"]["ProductionReleases"][];
+            /** Time To Restore */
+            time_to_restore: components["schemas"]["Durations"][];
+            /** Validation To Production */
+            validation_to_production: components["schemas"]["Durations"][];
+        };
+        /**
          * PolicyEvaluation
          * @description What an environment's policies say about a release.
          */
@@ -1413,6 +1720,18 @@ export interface components {
              * Track
              * @description model, app or common
              */
+            track: string;
+        };
+        /**
+         * ProductionReleases
+         * @description Releases of one service live in production for the first time (update frequency).
+         */
+        ProductionReleases: {
+            /** Releases */
+            releases: number;
+            /** Service */
+            service: string;
+            /** Track */
             track: string;
         };
         /** ProgressStep */
@@ -2208,6 +2527,62 @@ export interface operations {
             };
             /** @description the caller's roles do not allow it (the message names the role needed) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    figures_api_v1_figures_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlatformFigures"];
+                };
+            };
+            /** @description invalid input: the message names the field and what is wrong */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no API token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's roles do not allow it (the message names the role needed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such service, release, environment, promotion, user or token */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3409,6 +3784,152 @@ export interface operations {
             };
             /** @description a concurrent change won, or the current state forbids it */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    drift_api_v1_services__name__environments__environment__drift_get: {
+        parameters: {
+            query?: {
+                /** @description windows, newest first */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description the service: use lowercase letters, digits and '-', at most 52 characters */
+                name: string;
+                /** @description an environment of the promotion path */
+                environment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftStatus"];
+                };
+            };
+            /** @description invalid input: the message names the field and what is wrong */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no API token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's roles do not allow it (the message names the role needed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such service, release, environment, promotion, user or token */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    drift_report_api_v1_services__name__environments__environment__drift_report_get: {
+        parameters: {
+            query?: {
+                /** @description a window's id; the newest when left out */
+                window?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description the service: use lowercase letters, digits and '-', at most 52 characters */
+                name: string;
+                /** @description an environment of the promotion path */
+                environment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a page with a plot per feature */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description invalid input: the message names the field and what is wrong */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no API token, or an unknown or revoked one */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the caller's roles do not allow it (the message names the role needed) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such service, release, environment, promotion, user or token */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not allowed: with an empty id the path is another route's, which does not take this method (the Allow header names those it does) */
+            405: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -17,6 +17,7 @@ import {
   Service,
   ServiceSummary
 } from './model';
+import { DriftStatus } from './drift';
 import { Progression, RolloutAction } from './progression';
 
 export interface ServerInfo {
@@ -50,6 +51,15 @@ export class GoldenpathApi {
   constructor(private readonly settings = ServerConnection.makeSettings()) {}
 
   async request<T>(path: string, init: RequestInit = {}): Promise<T> {
+    return (await this.fetch(path, init)).body as T;
+  }
+
+  /** GET a page that is not JSON (a drift report's HTML); failures as for request(). */
+  async text(path: string): Promise<string> {
+    return (await this.fetch(path, {})).text;
+  }
+
+  private async fetch(path: string, init: RequestInit): Promise<{ text: string; body: any }> {
     const url = URLExt.join(this.settings.baseUrl, 'goldenpath', path);
     let response: Response;
     try {
@@ -61,7 +71,8 @@ export class GoldenpathApi {
     const text = await response.text();
     let body: any = null;
     try {
-      body = text ? JSON.parse(text) : null;
+      body = text && !response.headers.get('Content-Type')?.startsWith('text/html')
+        ? JSON.parse(text) : null;
     } catch {
       body = null;
     }
@@ -77,7 +88,7 @@ export class GoldenpathApi {
         body?.details ?? null
       );
     }
-    return body as T;
+    return { text, body };
   }
 
   config(): Promise<ServerInfo> {
@@ -141,6 +152,17 @@ export class GoldenpathApi {
     : Promise<Progression> {
     const body: Body<'ProgressionAction'> = { comment };
     return this.post(`${envPath(service, environment)}/rollout/${action}`, body);
+  }
+
+  /** Where a live model's drift stands (GET .../drift), or null when this server does not
+   * watch drift (404). */
+  drift(service: string, environment: string): Promise<DriftStatus | null> {
+    return this.optional(`${envPath(service, environment)}/drift`);
+  }
+
+  /** A window's drift report: a self-contained HTML page (no scripts), through the proxy. */
+  driftReport(service: string, environment: string, window: number): Promise<string> {
+    return this.text(`${envPath(service, environment)}/drift/report?window=${window}`);
   }
 
   /**

@@ -3,6 +3,7 @@ import * as React from 'react';
 
 import { GoldenpathApi } from './api';
 import { ErrorBox, StatusBadge, useAction } from './components';
+import { DriftBadge, ReportOpener } from './driftview';
 import { buildInputs, formFields } from './form';
 import {
   age,
@@ -35,6 +36,8 @@ export interface DetailProps {
   onApprovalsMissing: () => void;
   onChanged: () => void;
   onBack: () => void;
+  /** opens a drift report in the main area */
+  onOpenReport: ReportOpener;
 }
 
 export function ServiceDetail(props: DetailProps): JSX.Element {
@@ -115,6 +118,8 @@ function DeploymentCard(props: DetailProps & { deployment: Deployment; release?:
           </a>
         </div>
       )}
+      <DriftBadge api={api} service={service.name} deployment={d} events={props.events}
+        onOpenReport={props.onOpenReport} />
       {hasProgression(d) ? (
         <RolloutSection api={api} service={service.name} deployment={d} events={props.events}
           canAct={allowed(me, service.team, 'rollback')} onChanged={props.onChanged} />

@@ -8,6 +8,9 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { LabIcon } from '@jupyterlab/ui-components';
 
+import { GoldenpathApi } from './api';
+import { reportId } from './drift';
+import { DriftReport } from './driftview';
 import { DeploymentsPanel } from './panel';
 
 const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 24 24">
@@ -31,10 +34,24 @@ const plugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null
   ) => {
+    const api = new GoldenpathApi();
+    // a deployment's drift report in a main-area tab: one per deployment, reused
+    const reports = new Map<string, DriftReport>();
+    const openReport = (service: string, environment: string, window: number) => {
+      const id = reportId(service, environment);
+      let report = reports.get(id);
+      if (!report || report.isDisposed) {
+        report = new DriftReport(api, service, environment);
+        reports.set(id, report);
+        app.shell.add(report, 'main');
+      }
+      void report.load(window);
+      app.shell.activateById(id);
+    };
     const panel = new DeploymentsPanel({
       kernel: () => notebooks?.currentWidget?.sessionContext.session?.kernel ?? null,
       notebook: () => notebooks?.currentWidget?.title.label ?? ''
-    });
+    }, openReport, api);
     panel.id = PANEL_ID;
     panel.title.icon = goldenpathIcon;
     panel.title.caption = 'Deployments';

@@ -7,6 +7,7 @@ import { GoldenpathApi, ServerInfo } from './api';
 import { ErrorBox, Loading, Problem, problemOf, StatusBadge } from './components';
 import { DeployForm, KernelAccess } from './deploy';
 import { ServiceDetail } from './detail';
+import { ReportOpener } from './driftview';
 import {
   age,
   environmentsOf,
@@ -41,7 +42,8 @@ interface State {
   problem: Problem | null;
 }
 
-function App(props: { api: GoldenpathApi; access: KernelAccess }): JSX.Element {
+function App(props: { api: GoldenpathApi; access: KernelAccess; onOpenReport: ReportOpener })
+  : JSX.Element {
   const { api } = props;
   const [state, setState] = React.useState<State>({
     info: null, services: null, detail: null, me: null, environments: null, waiting: [],
@@ -188,7 +190,8 @@ function App(props: { api: GoldenpathApi; access: KernelAccess }): JSX.Element {
       environments={environmentsOf(state.services, state.environments ?? undefined)}
       waiting={state.waiting.filter(p => p.service === selected)} events={state.events}
       approvalsApi={approvalsApi} onApprovalsMissing={() => setApprovalsApi(false)}
-      onChanged={() => void load()} onBack={() => setSelected(null)} />;
+      onChanged={() => void load()} onBack={() => setSelected(null)}
+      onOpenReport={props.onOpenReport} />;
   } else if (selected) {
     body = <Loading text={`Loading ${selected}…`} />;
   } else {
@@ -260,12 +263,13 @@ function ServiceList(props: {
 
 /** The sidebar widget hosting the React app. */
 export class DeploymentsPanel extends ReactWidget {
-  constructor(private readonly access: KernelAccess, private readonly api = new GoldenpathApi()) {
+  constructor(private readonly access: KernelAccess, private readonly openReport: ReportOpener,
+    private readonly api = new GoldenpathApi()) {
     super();
     this.addClass('gp-sidebar');
   }
 
   render(): JSX.Element {
-    return <App api={this.api} access={this.access} />;
+    return <App api={this.api} access={this.access} onOpenReport={this.openReport} />;
   }
 }
