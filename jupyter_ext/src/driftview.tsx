@@ -48,7 +48,7 @@ export function DriftBadge(props: {
   const window = reportWindow(status);
   return (
     <div className="gp-drift" data-drift={badge.kind}>
-      <span className={`gp-status gp-drift-badge gp-drift-${badge.kind}`} title={badge.title}
+      <span className={`gp-drift-badge gp-drift-${badge.kind}`} title={badge.title}
         data-features={badge.features.join(',')}>
         {badge.label}
       </span>
