@@ -63,7 +63,9 @@ def real_server(kube_cluster: Any, cluster_policies: None, kubeconfig: Path,
     gateway, runtime = kube_cluster.node_gateway, kube_cluster.images["runtime"]
     tamper = ThreadingHTTPServer((gateway, 0), _Tamper)
     threading.Thread(target=tamper.serve_forever, daemon=True).start()
-    env = {"target": "kubernetes", "runtime_image": runtime, "replicas": 1}
+    env = {"target": "kubernetes", "runtime_image": runtime, "replicas": 1,
+           # canaries judged quickly: the pods' own counters per variant (_pod_metrics)
+           "delivery": {"canary": {"steps": [50, 100], "hold_s": 3, "min_requests": 5}}}
     tmp = tmp_path_factory.mktemp("real-node-server")
     config = tmp / "goldenpath.yaml"
     config.write_text(yaml.safe_dump({"environments": {
@@ -179,6 +181,51 @@ def test_promoted_model_answers_on_the_real_node_like_the_notebook(
         {"inputs": X[:5].tolist()}).encode()))
     assert answer.status == 200, answer.body
     assert answer.json()["predictions"] == model.predict(X[:5]).tolist()
+    # the server pulls the pod's inference log through the API server's pod proxy (the
+    # runtime holds no credential and no server URL): both requests above are in it
+    logged = wait_for("the pod's inference log on the server",
+                      lambda: (n := live.drift().logged_requests) >= 2 and n)
+    assert live.drift().status in ("waiting", "ok") and logged >= 2
+
+
+def test_a_canary_on_the_real_node_is_judged_on_each_variants_own_counters(
+        real_server: Any, undeploy: list[tuple[str, str]]) -> None:
+    """Without a mesh the cluster counts no requests per variant: the server reads each
+    pod's runtime counters through the API server, so the step passes on measurements of
+    both variants (not on a person) and the candidate takes over."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _iris()
+    undeploy += [("iris-canary", "local"), ("iris-canary", REAL)]
+    first = goldenpath.deploy(LogisticRegression(max_iter=300).fit(X, y), name="iris-canary",
+                              sample=X[:5], env=REAL, team="risk", resources=RESOURCES,
+                              quiet=True)
+    second = LogisticRegression(max_iter=300, C=0.5).fit(X, y)
+    stop = threading.Event()
+
+    def traffic() -> None:  # through the API server's service proxy: a pod per request
+        while not stop.is_set():
+            try:
+                first.predict(X[:3])
+            except errors.GoldenpathError:
+                pass
+
+    sender = threading.Thread(target=traffic, daemon=True)
+    sender.start()
+    try:
+        candidate = goldenpath.deploy(second, name="iris-canary", sample=X[:5], env="local",
+                                      team="risk", resources=RESOURCES, quiet=True)
+        promoted = candidate.promote(REAL, strategy="canary")
+    finally:
+        stop.set()
+        sender.join(timeout=30)
+    state = promoted.rollout().state
+    assert state.state == "succeeded", state.message
+    judged = state.windows[0]
+    assert judged.verdict == "pass", judged.reasons
+    assert judged.candidate.requests >= 5 and judged.stable.requests >= 1
+    assert judged.candidate.latency_ms.p99 is not None
+    assert promoted.predict(X[::10]) == second.predict(X[::10]).tolist()
 
 
 def test_a_bundle_changed_in_transit_fails_the_rollout_with_the_reason(
