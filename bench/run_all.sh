@@ -41,6 +41,8 @@ step serving $PY bench/bench_serving.py --reps "${SERVING_REPS:-2}"
 step server  $PY bench/bench_server.py
 step bundle  $PY bench/bench_bundle.py
 step kubernetes $PY bench/bench_kubernetes.py
+step drift   $PY bench/drift_window.py
+step inference_log $PY bench/inference_log.py
 (IFS=,; echo "{${timings[*]}}") > bench/results/timings.json
 $PY bench/report.py
 echo "tables: docs/benchmarks.md; raw results: bench/results/*.json" >&2
