@@ -15,8 +15,8 @@ def _text(ok: int, failed: int, buckets: dict[str, int]) -> str:
              "# TYPE bentoml_service_request_total counter",
              f'bentoml_service_request_total{{{labels},http_response_code="200"}} {ok}',
              f'bentoml_service_request_total{{{labels},http_response_code="500"}} {failed}',
-             f'bentoml_service_request_total{{endpoint="/readyz",http_response_code="200",'
-             f'service_name="m",service_version="v",runner_name="m"}} 999',
+             'bentoml_service_request_total{endpoint="/readyz",http_response_code="200",'
+             'service_name="m",service_version="v",runner_name="m"} 999',
              "# HELP bentoml_service_request_duration_seconds Request duration",
              "# TYPE bentoml_service_request_duration_seconds histogram"]
     lines += [f'bentoml_service_request_duration_seconds_bucket{{{labels},'
