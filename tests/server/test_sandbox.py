@@ -99,6 +99,10 @@ def _probe(server: ServerProcess, tmp_path: Path) -> dict[str, Any]:
     return json.loads(d.predict(np.full((1, 2), PROBE))[0])
 
 
+RUNTIME_SETTINGS = {"GOLDENPATH_LOG_SAMPLE", "GOLDENPATH_LOG_DROP", "GOLDENPATH_LOG_HASH",
+                    "GOLDENPATH_LOG_SALT", "GOLDENPATH_LOG_BUFFER"}
+
+
 class _Dummy:
     def predict(self, X: Any) -> Any:
         return np.ones(len(X))
@@ -107,7 +111,10 @@ class _Dummy:
 def _assert_nothing_of_the_platform(seen: dict[str, Any], server: ServerProcess) -> None:
     env = seen["env"]
     assert ADMIN not in json.dumps(env) and "hook-s3cret" not in json.dumps(env)
-    assert not {k for k in env if k.startswith("GOLDENPATH_")}
+    # of goldenpath's variables only the runtime's own inference-log settings (how much to
+    # sample, which columns to drop or hash: monitoring/_config.serving_env), no secret
+    assert {k for k in env if k.startswith("GOLDENPATH_")} <= RUNTIME_SETTINGS
+    assert env.get("GOLDENPATH_LOG_SAMPLE") == "1.0"
     assert "AWS_SECRET_ACCESS_KEY" not in env
     assert env["GRANTED_TO_MODELS"] == "a value the config grants"  # granted by name
     read = seen["read"]
