@@ -187,7 +187,9 @@ contexts:
 current-context: goldenpath
 EOF
   # resolvConf "": pods get no name server (nothing outside the machine to resolve).
-  # Eviction thresholds low: a test machine's disk is not the node's to protect.
+  # Eviction thresholds low and image GC off: a test machine's disk is not the node's to
+# protect, and the images were loaded at start (nothing could pull them back: the pause
+# image the kubelet deleted on a full disk failed every pod after it).
   cat > "$NODE_DIR/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -211,6 +213,7 @@ podLogsDir: "$NODE_DIR/pod-logs"
 resolvConf: ""
 serializeImagePulls: false
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%}
+imageGCHighThresholdPercent: 100
 registerWithTaints:
 - {key: $REAL_NODE_TAINT, value: "true", effect: NoSchedule}
 EOF

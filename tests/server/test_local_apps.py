@@ -147,3 +147,19 @@ def test_an_app_goes_live_by_canary_through_the_router_and_is_never_shadowed(
         while len(_containers(server.home)) > 1 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert len(_containers(server.home)) == 1
+
+
+def test_readiness_sees_a_listening_socket_in_the_apps_namespace_not_a_bound_one() -> None:
+    """The published port accepts before the app listens (slirp4netns forwards); readiness
+    looks for the app's own listening socket, as a pod's TCP probe reaches the pod itself."""
+    import socket
+
+    from goldenpath_server.targets._containers import _listens
+
+    with socket.socket(socket.AF_INET6) as sock:
+        sock.bind(("::", 0))
+        port = sock.getsockname()[1]
+        assert not _listens(os.getpid(), port)  # bound, not listening: not ready
+        sock.listen()
+        assert _listens(os.getpid(), port)
+    assert not _listens(os.getpid(), port)

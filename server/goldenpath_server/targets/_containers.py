@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from goldenpath_server.targets._base import Rollout, RolloutInterrupted, TargetError
@@ -75,21 +76,29 @@ class Podman:
                               f"{done.stderr.strip()[-800:]}")
         return name
 
-    def wait_ready(self, name: str, port: int, timeout: float, stopping: Any) -> None:
-        """Until the container accepts connections on `port` (the Kubernetes template's
-        readiness for apps is the same TCP check), or TargetError with its log."""
+    def wait_ready(self, name: str, port: int, container_port: int, timeout: float,
+                   stopping: Any) -> None:
+        """Until the app listens on `container_port` inside its container and the published
+        `port` accepts connections (the Kubernetes template's readiness for apps is a TCP
+        check on the pod's port), or TargetError with its log. The published port alone
+        proves nothing: slirp4netns's forwarder accepts there before the app listens, and
+        the first request would be cut off."""
         deadline = time.monotonic() + timeout
+        pid = 0
         while time.monotonic() < deadline:
             if stopping.is_set():
                 raise RolloutInterrupted(name)
             if not self.running(name):
                 raise TargetError("the app container exited before it was ready:\n"
                                   + "\n".join(self.logs(name, 15)))
+            pid = pid or self._pid(name)
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return
+                if pid and _listens(pid, container_port):
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        return
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
         raise TargetError(f"the app did not accept connections on its port within "
                           f"{timeout:.0f}s:\n" + "\n".join(self.logs(name, 15)))
 
@@ -97,6 +106,11 @@ class Podman:
         done = self._podman([*self.base, "inspect", "--format", "{{json .State.Running}}",
                              name], timeout=30)
         return done.returncode == 0 and json.loads(done.stdout.strip() or "false") is True
+
+    def _pid(self, name: str) -> int:
+        done = self._podman([*self.base, "inspect", "--format", "{{.State.Pid}}", name],
+                            timeout=30)
+        return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
 
     def logs(self, name: str, tail: int) -> list[str]:
         done = self._podman([*self.base, "logs", "--tail", str(tail), name], timeout=30)
@@ -134,3 +148,20 @@ class Podman:
         except subprocess.TimeoutExpired:
             raise TargetError(f"podman did not answer within {timeout:.0f}s: "
                               f"{' '.join(args[:6])} ...") from None
+
+
+_LISTEN = "0A"  # the TCP state LISTEN in /proc/net/tcp
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether a socket in the network namespace of process `pid` listens on TCP `port`."""
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == _LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False

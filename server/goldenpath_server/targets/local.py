@@ -217,7 +217,8 @@ class LocalProcessTarget:
         progress(f"starting {rollout.image} with podman on 127.0.0.1:{port}")
         name = self.podman.run(rollout, port, rollout.serving_env, resources_of(rollout))
         try:
-            self.podman.wait_ready(name, port, self.ready_timeout_s, self._stopping)
+            self.podman.wait_ready(name, port, rollout.port, self.ready_timeout_s,
+                                   self._stopping)
         except TargetError:
             self.podman.remove(name)  # its log is in the message
             raise
