@@ -10,7 +10,7 @@
     gp.list(); gp.get("churn"); gp.rollback("churn"); gp.rollback("churn", to=2)
     gp.release_app("web", "registry/web@sha256:...", env="dev"); gp.set_team("churn", "risk")
     gp.inventory(); gp.export_inventory("inventory.csv"); gp.audit_log("churn")
-    gp.verify_audit(); gp.whoami()
+    gp.verify_audit(); gp.whoami(); gp.figures()   # change failure rate, lead time, ...
     gp.admin.grant("bob", team="risk", role="approver"); gp.admin.create_token("bob")
     gp.configure(server=..., token=...); gp.stop_server()
 
@@ -27,6 +27,7 @@ from goldenpath._deploy import (
                                 deploy,
                                 deploy_archive,
                                 export_inventory,
+                                figures,
                                 get,
                                 inventory,
                                 release_app,
@@ -46,5 +47,6 @@ from goldenpath_api import __version__  # noqa: E402
 
 __all__ = ["Config", "Deployment", "GoldenpathError", "Promotion", "__version__", "admin",
            "approvals", "approve", "audit_log", "configure", "deploy", "deploy_archive",
-           "errors", "export_inventory", "get", "inventory", "list", "panel", "release_app",
-           "rollback", "Rollout", "set_team", "stop_server", "verify_audit", "whoami"]
+           "errors", "export_inventory", "figures", "get", "inventory", "list", "panel",
+           "release_app", "rollback", "Rollout", "set_team", "stop_server", "verify_audit",
+           "whoami"]

@@ -210,6 +210,13 @@ def audit_log(service: str | None = None, limit: int = 50) -> list[dict[str, Any
     return client().request("GET", "/api/v1/events", params=params)["events"]  # type: ignore[no-any-return]
 
 
+def figures() -> models.PlatformFigures:
+    """The platform's delivery figures, by track (model, app): change failure rate per
+    environment, lead time and validation-to-production time, time to restore, production
+    releases per service, model autonomy and governance compliance."""
+    return models.PlatformFigures.model_validate(client().request("GET", "/api/v1/figures"))
+
+
 def whoami() -> dict[str, Any]:
     """Who the server takes you for: {"user": ..., "roles": {team: role}}."""
     return client().request("GET", "/api/v1/me")  # type: ignore[no-any-return]
