@@ -38,6 +38,8 @@ from goldenpath_server._store import Store
 from goldenpath_server.monitoring._config import MonitoringConfig
 from goldenpath_server.monitoring._drift import DriftThresholds, compare
 from goldenpath_server.monitoring._report import render_html
+from goldenpath_server.monitoring._windows import aware as _aware
+from goldenpath_server.monitoring._windows import next_window
 from goldenpath_server.targets._inference_pull import PullFailed, Source
 from goldenpath_serving._profile import columns_of_payload, output_column
 from goldenpath_serving._schema import Schema, SchemaError
@@ -203,19 +205,14 @@ class Monitoring:
                     DriftWindowRow.environment == environment)) or 0
                 records = db.execute(
                     select(InferenceRow.id, InferenceRow.rows, InferenceRow.inputs,
-                           InferenceRow.outputs)
+                           InferenceRow.outputs, InferenceRow.at)
                     .where(InferenceRow.service == service,
                            InferenceRow.environment == environment,
                            InferenceRow.release_id == release_id, InferenceRow.id > after)
                     .order_by(InferenceRow.id).limit(config.window_rows)).all()
                 release = db.get(ReleaseRow, release_id)
-            window, rows = [], 0
-            for record in records:
-                window.append(record)
-                rows += record.rows
-                if rows >= config.window_rows:
-                    break
-            if rows < config.window_rows or release is None:
+            window, rows = next_window(records, config, datetime.now(UTC))
+            if not window or release is None:
                 return
             self._record_window(service, environment, release, window, rows, config)
 
@@ -341,7 +338,7 @@ def _thresholds(config: MonitoringConfig) -> DriftThresholds:
     drift = config.drift
     return DriftThresholds(
         p_value=drift.p_value, distance=drift.distance, drift_share=drift.drift_share,
-        min_rows=min(100, config.window_rows),
+        min_rows=min(100, config.window_rows, config.min_window_rows),
         per_column_method={c: str(o["method"]) for c, o in drift.columns.items() if "method" in o},
         per_column_threshold={c: float(o["threshold"]) for c, o in drift.columns.items()
                               if "threshold" in o})
@@ -386,7 +383,3 @@ def _window_view(row: DriftWindowRow) -> dict[str, Any]:
                                                "threshold", "drifted")}
                         for c in _judged(report)],
             "message": str(report.get("message") or "")}
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -22,6 +22,7 @@ from tests._servers import ServerProcess, sdk_pointed_at, start_server, stop_mod
 WINDOW = 200  # rows per drift window: drift is flagged within 20 requests of 10 rows
 FEATURES = ["tenure", "spend", "visits", "age"]
 SHIFTED = "visits"
+PERIOD_S = 3  # the time window of the `hourly` environment
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,9 @@ environments:
   quiet:
     target: local
     monitoring: {{sample: 0}}
+  hourly:
+    target: local
+    monitoring: {{sample: 1.0, window_rows: 5000, window_s: {PERIOD_S}, min_window_rows: 50}}
   guarded:
     target: local
     # every alert window 1/720 of its length: the hour lasts 5 s, the 5 minutes 0.4 s
@@ -188,6 +192,25 @@ def test_an_environment_that_logs_nothing_says_so(gp: Any) -> None:
     _send(d, frame)
     status = d.drift()
     assert status.status == "off" and status.logged_requests == 0 and status.latest is None
+
+
+def test_time_windows_close_when_their_period_ends_with_enough_rows(gp: Any) -> None:
+    import time
+
+    from sklearn.dummy import DummyClassifier
+
+    frame = _table(120, seed=6)
+    d = gp.deploy(DummyClassifier().fit(frame, [0, 1] * 60), name="hourly",
+                  sample=frame[:5], data={"train": frame}, env="hourly", quiet=True)
+    _send(d, frame[:30])  # below min_window_rows: the period passes, nothing is judged
+    # 35 rows in 4 records: gp.deploy's own check of the sample (5 rows) is live traffic too
+    wait_for("the log to be pulled", lambda: d.drift().logged_requests == 4)
+    time.sleep(PERIOD_S + 1)
+    assert d.drift().status == "waiting"
+    _send(d, frame[30:60], per_request=30)  # one record: the window cannot end at 50 rows
+    window = wait_for("a window by time", lambda: (s := d.drift()).latest and s.latest)
+    assert window.rows == 65  # the period has ended: a window of 65 rows, not 5,000
+    assert {c.name for c in window.columns} >= set(FEATURES), window
 
 
 class Flaky:

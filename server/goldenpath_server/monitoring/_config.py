@@ -8,6 +8,7 @@ what of it is kept, how long, and how each window is judged for drift.
           drop: [email]          # input columns never logged
           hash: [customer_id]    # logged as a salted hash (categorical drift still works)
           window_rows: 500       # rows per drift window
+          window_s: 3600         # or a window per hour, once it holds min_window_rows
           retention_hours: 168   # inference records older than this are deleted
           drift: {p_value: 0.05, distance: 0.1, drift_share: 0.5}
           on_drift: retrain      # also a `retrain_requested` event (a webhook) with the report
@@ -46,6 +47,11 @@ class MonitoringConfig(BaseModel):
     drop: list[str] = Field(default_factory=list, json_schema_extra={"items": {"pattern": _COLUMN}})
     hash: list[str] = Field(default_factory=list, json_schema_extra={"items": {"pattern": _COLUMN}})
     window_rows: int = Field(default=500, ge=20, le=100_000)
+    # a window also closes this long after its first record (time windows, as NannyML's
+    # chunks by period) once it holds min_window_rows: fewer are not judged (a test of 10
+    # rows says little), and the window waits for them
+    window_s: float | None = Field(default=None, gt=0)
+    min_window_rows: int = Field(default=100, ge=20)
     retention_hours: float = Field(default=168.0, gt=0)
     max_records: int = Field(default=100_000, ge=100)  # per deployment, the newest kept
     buffer: int = Field(default=10_000, ge=100, le=1_000_000)  # records a runtime holds
