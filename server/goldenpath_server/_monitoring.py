@@ -33,7 +33,7 @@ from goldenpath_server._db import (
     ServiceRow,
 )
 from goldenpath_server._environments import Environments
-from goldenpath_server._slo_watch import Rollback, SloWatch
+from goldenpath_server._slo_watch import Reading, Rollback, SloWatch
 from goldenpath_server._store import Store
 from goldenpath_server.monitoring._config import MonitoringConfig
 from goldenpath_server.monitoring._drift import DriftThresholds, compare
@@ -108,21 +108,29 @@ class Monitoring:
         seen = set()
         for service, environment, release_id, state in live:
             config = self._config(environment)
-            if config is None or not config.enabled:
+            if config is None:
                 continue
             key = (service, environment)
             seen.add(key)
             watched = self._watched.get(key)
             if watched is None or watched.release_id != release_id:
                 watched = self._watched[key] = _Watched(release_id)
-            self._pull(service, environment, watched, dict(state or {}))
-            self._retain(service, environment, config, watched)
-            self._judge(service, environment, release_id, config)
-            self.slos.sample(service, environment, release_id, (state or {}).get("port"),
-                             config)
+                self.slos.forget(key)  # a new release starts a new budget
+            if config.enabled:  # the inference log and drift; SLOs need no log
+                self._pull(service, environment, watched, dict(state or {}))
+                self._retain(service, environment, config, watched)
+                self._judge(service, environment, release_id, config)
+            self.slos.sample(service, environment, release_id,
+                             self._counters(environment, dict(state or {}), release_id), config)
         for key in set(self._watched) - seen:
             del self._watched[key]
             self.slos.forget(key)
+
+    def _counters(self, environment: str, state: dict[str, Any], release_id: str
+                  ) -> Reading:
+        target = self.environments.target(environment)
+        counters = getattr(target, "request_counters", None)
+        return (lambda: counters(state, release_id)) if counters else (lambda: None)
 
     def _config(self, environment: str) -> MonitoringConfig | None:
         try:

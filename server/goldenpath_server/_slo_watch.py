@@ -1,13 +1,14 @@
 """SLOs of live deployments: each tick reads the serving runtime's own request counters
-(BentoML's /metrics: requests, 5xx answers, answers slower than the latency threshold),
-keeps the samples of the longest alert window, and evaluates the environment's objectives
-with monitoring/_slo.py. An alert that starts or ends is an audit event (so a webhook):
-`slo_alert` / `slo_resolved`; with `on_breach: rollback` a page rolls the deployment back to
-the release before it, as the system. The burn rates go to /metrics as gauges.
-
-Counters are read where the server reaches each process: the local target's own port.
-Kubernetes deployments are left to the cluster's Prometheus and the same objectives as
-alerting rules (docs/monitoring.md), since a pod proxy per pod per tick does not scale.
+(BentoML's /metrics: requests, 5xx answers, the latency histogram) of every process of the
+release, where the target says they are (`request_counters`: the local process's port; each
+running pod through the API server's pod proxy, as the inference log is pulled), adds what
+each process counted since the last tick to the deployment's running totals (a pod that
+restarts or joins counts from zero), keeps the samples of the longest alert window, and
+evaluates the environment's objectives with monitoring/_slo.py. An alert that starts or ends
+is an audit event (so a webhook): `slo_alert` / `slo_resolved`; with `on_breach: rollback` a
+page rolls the deployment back to the release before it, as the system. The burn rates go to
+/metrics as gauges; the same objectives as a cluster Prometheus's alerting rules are in
+docs/monitoring.md.
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import requests
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from goldenpath_server._store import Store
 from goldenpath_server.monitoring._config import MonitoringConfig
 from goldenpath_server.monitoring._slo import WINDOWS, Sample, evaluate, firing, parse_objectives
-from goldenpath_server.targets._pod_metrics import MAX_METRICS_BYTES, parse
+from goldenpath_server.targets._pod_metrics import Counters, window_of
 
 log = logging.getLogger("goldenpath.server")
 Rollback = Callable[[str, str], object]  # (service, environment)
+Reading = Callable[[], "dict[str, Counters] | None"]  # cumulative counters per process
 
 
 class SloWatch:
@@ -36,25 +37,34 @@ class SloWatch:
         self.store = store
         self.rollback = rollback
         self._samples: dict[tuple[str, str], deque[Sample]] = {}
+        self._readings: dict[tuple[str, str], dict[str, Counters]] = {}
+        self._totals: dict[tuple[str, str], Counters] = {}
         self._firing: dict[tuple[str, str], dict[str, str]] = {}
         # the newest burn rates per deployment: {(service, env): [{slo, window, burn_rate}]}
         self.latest: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
-    def sample(self, service: str, environment: str, release_id: str, port: int | None,
+    def sample(self, service: str, environment: str, release_id: str, read: Reading,
                config: MonitoringConfig) -> None:
         key = (service, environment)
-        if config.slo is False or not port:
+        if config.slo is False:
             self.forget(key)
             return
         objectives = parse_objectives(config.slo or None)
-        counted = _counters(f"http://127.0.0.1:{port}/metrics",
-                            objectives.latency_threshold_ms / 1000.0)
-        if counted is None:
+        try:
+            reading = read()
+        except Exception as exc:  # noqa: BLE001 - the cluster may be away for a while
+            log.info("SLOs of %s in %s: no counters: %s", service, environment, exc)
             return
+        if not reading:
+            return
+        total = self._totals[key] = self._totals.get(key, Counters()).add(
+            window_of(reading, self._readings.get(key, {})))
+        self._readings[key] = reading
         horizon = max(WINDOWS.values()) * config.slo_window_scale * 1.1
         samples = self._samples.setdefault(key, deque())
         now = time.time()
-        samples.append(Sample(now, *counted))
+        samples.append(Sample(now, total.requests, total.errors,
+                              total.slower_than(objectives.latency_threshold_ms / 1000.0)))
         while samples and samples[0].at < now - horizon:
             samples.popleft()
         rows = evaluate(samples, objectives, scale=config.slo_window_scale, now=now)
@@ -63,6 +73,8 @@ class SloWatch:
 
     def forget(self, key: tuple[str, str]) -> None:
         self._samples.pop(key, None)
+        self._readings.pop(key, None)
+        self._totals.pop(key, None)
         self._firing.pop(key, None)
         self.latest.pop(key, None)
 
@@ -93,20 +105,6 @@ class SloWatch:
                     log.warning("SLO rollback of %s in %s not started: %s", service,
                                 environment, exc)
                 self.forget(key)  # the release it rolls back to starts a new budget
-
-
-def _counters(url: str, threshold_s: float) -> tuple[float, float, float] | None:
-    """(requests, 5xx answers, answers slower than threshold_s) of /predict from the
-    runtime's own /metrics; None when it does not answer with Prometheus text."""
-    try:
-        with requests.get(url, timeout=5, stream=True) as answer:
-            answer.raise_for_status()
-            text = answer.raw.read(MAX_METRICS_BYTES, decode_content=True).decode("utf-8",
-                                                                                 "replace")
-        counted = parse(text)
-    except (requests.RequestException, ValueError):
-        return None
-    return counted.requests, counted.errors, counted.slower_than(threshold_s)
 
 
 def render_slos(latest: dict[tuple[str, str], list[dict[str, Any]]]) -> bytes:

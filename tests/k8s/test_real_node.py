@@ -31,6 +31,7 @@ REAL = "real"  # an environment on the real node
 TAMPERED = "real-tampered"  # the same, but bundles pass a proxy that changes one byte
 LATE = "real-late"  # the same, but bundles come from a relay that starts late
 LATE_PORT = free_port()
+GUARDED = "real-guarded"  # the same, with SLOs whose hour lasts 5 s, and rollback on a page
 RESOURCES = {"cpu": 0.5, "memory_gb": 1}
 
 
@@ -74,9 +75,13 @@ def real_server(kube_cluster: Any, cluster_policies: None, kubeconfig: Path,
         TAMPERED: {**env, "namespace": kube_cluster.namespace("gp-tampered", real_node=True),
                    "bundle_base_url": f"http://{gateway}:{tamper.server_address[1]}"},
         LATE: {**env, "namespace": kube_cluster.namespace("gp-late", real_node=True),
-               "bundle_base_url": f"http://{gateway}:{LATE_PORT}"}}}))
+               "bundle_base_url": f"http://{gateway}:{LATE_PORT}"},
+        GUARDED: {**env, "namespace": kube_cluster.namespace("gp-guarded", real_node=True),
+                  "monitoring": {"sample": 0, "slo": {"availability": 0.99},
+                                 "on_breach": "rollback", "slo_window_scale": 0.00139}}}}))
     server = start_gateway_server(kube_cluster, tmp, {"GOLDENPATH_CONFIG": str(config),
-                                                      "GOLDENPATH_ROLLOUT_TIMEOUT_S": "150"})
+                                                      "GOLDENPATH_ROLLOUT_TIMEOUT_S": "150",
+                                                      "GOLDENPATH_MONITOR_INTERVAL_S": "1"})
     _Relay.upstream = server.url
     previous, previous_kubeconfig = _config._current, os.environ.get("KUBECONFIG")
     goldenpath.configure(server=server.url)
@@ -91,7 +96,8 @@ def real_server(kube_cluster: Any, cluster_policies: None, kubeconfig: Path,
     server.stop()
 
 
-_NAMESPACES = {REAL: "gp-real", TAMPERED: "gp-tampered", LATE: "gp-late"}
+_NAMESPACES = {REAL: "gp-real", TAMPERED: "gp-tampered", LATE: "gp-late",
+               GUARDED: "gp-guarded"}
 
 
 @pytest.fixture
@@ -226,6 +232,54 @@ def test_a_canary_on_the_real_node_is_judged_on_each_variants_own_counters(
     assert judged.candidate.requests >= 5 and judged.stable.requests >= 1
     assert judged.candidate.latency_ms.p99 is not None
     assert promoted.predict(X[::10]) == second.predict(X[::10]).tolist()
+
+
+class _Flaky:
+    """Answers like `inner`, but fails (a 500) on rows whose first feature is negative."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.classes_ = inner, inner.classes_
+
+    def predict(self, X: Any) -> Any:
+        if (np.asarray(X)[:, 0] < 0).any():
+            raise RuntimeError("a negative sepal length")
+        return self.inner.predict(X)
+
+
+def test_an_slo_page_on_the_real_node_comes_from_the_pods_counters_and_rolls_back(
+        real_server: Any, undeploy: list[tuple[str, str]]) -> None:
+    """The server reads the pod's runtime counters through the API server each tick (as it
+    pulls the inference log): a release that fails half its requests burns its budget, pages
+    (an event) and is rolled back to the release before it, as on the local target."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = _iris()
+    good = DecisionTreeClassifier(max_depth=2).fit(X, y)
+    undeploy.append(("iris-guarded", GUARDED))
+    v1 = goldenpath.deploy(good, name="iris-guarded", sample=X[:5], env=GUARDED, team="risk",
+                           resources=RESOURCES, quiet=True)
+    v2 = goldenpath.deploy(_Flaky(good), name="iris-guarded", sample=X[:5], env=GUARDED,
+                           team="risk", resources=RESOURCES, quiet=True)
+    bad = X[:1] * -1
+
+    def paged() -> Any:
+        for rows in (X[:1], bad):  # half the requests fail: a burn rate of 50
+            try:
+                v2.predict(rows)
+            except errors.GoldenpathError:
+                pass
+        return [e for e in v2.events(limit=100) if e["type"] == "slo_alert"]
+
+    alert = wait_for("an SLO page from the pod's counters", paged, timeout=120)[0]
+    assert alert["data"]["slo"] == "availability" and alert["data"]["alert"] == "page"
+    assert alert["data"]["burn_rates"]["availability:5m"] > 14.4
+    back = wait_for("the rollback to v1", lambda: (s := goldenpath.get("iris-guarded", GUARDED)
+                                                   .state).release_id == v1.release_id
+                    and s.status == "live" and s, timeout=150)
+    assert back.release_version == v1.version
+    rolled = [e for e in v2.events(limit=100) if e["type"] == "rollback_started"]
+    assert rolled and rolled[-1]["actor"] == "system"
+    assert goldenpath.get("iris-guarded", GUARDED).predict(bad) == good.predict(bad).tolist()
 
 
 def test_a_bundle_changed_in_transit_fails_the_rollout_with_the_reason(

@@ -16,6 +16,8 @@ from typing import Any
 
 import requests
 
+from goldenpath_server.targets._pods import running_pods
+
 # an answer holds at most `limit` records; this bounds what one of them may weigh
 MAX_ANSWER_BYTES = 32 << 20
 
@@ -50,12 +52,8 @@ def http_source(url: str, timeout: float = 10.0) -> Source:
 def pod_sources(core: Any, call: Callable[..., Any], namespace: str, release_id: str,
                 port: int) -> dict[str, Source]:
     """One source per running pod of `release_id`, reached through the API server."""
-    pods = core.list_namespaced_pod(namespace, _request_timeout=10,
-                                    label_selector=f"goldenpath.dev/release={release_id}").items
     sources: dict[str, Source] = {}
-    for pod in pods:
-        if pod.metadata.deletion_timestamp or (pod.status and pod.status.phase) != "Running":
-            continue
+    for pod in running_pods(core, namespace, release_id):
         path = f"/api/v1/namespaces/{namespace}/pods/{pod.metadata.name}:{port}/proxy/inferences"
 
         def ask(body: dict[str, Any], path: str = path) -> Any:

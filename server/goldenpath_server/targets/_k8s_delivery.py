@@ -31,6 +31,7 @@ from kubernetes.client.exceptions import ApiException
 
 from goldenpath_server.targets._base import Progress, Rollout, TargetError
 from goldenpath_server.targets._pod_metrics import Counters, pod_counters, window_of
+from goldenpath_server.targets._pod_parity import replay_sample
 from goldenpath_server.targets._pods import api_message
 from goldenpath_server.targets._template import (
     CANARY_SUFFIX,
@@ -102,7 +103,8 @@ class Delivery:
             for obj in objects:
                 t._apply(obj, dry_run=False)
             t._watch(rollout, progress, name + CANARY_SUFFIX)
-            parity = t._verify_parity(rollout, progress) if rollout.parity else None
+            parity = replay_sample(t.core, t._call, t.settings.namespace, rollout,
+                                   progress) if rollout.parity else None
         self.window(rollout.key)  # the first window starts now, after the parity replay
         ns, preview = t.settings.namespace, name + PREVIEW_SUFFIX
         state = {"name": name + CANARY_SUFFIX, "namespace": ns, "service": name,

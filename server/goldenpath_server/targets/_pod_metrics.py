@@ -1,10 +1,11 @@
 """A serving runtime's own request counters (BentoML's Prometheus text on /metrics), read by
 the server: requests, 5xx answers and the latency histogram of `/predict`.
 
-Two readers: SLOs (_slo_watch.py, the local process's port) and the analysis of a progressive
-rollout on Kubernetes (_k8s_delivery.py), which reads every pod of each variant through the
-API server's pod proxy and takes the difference between two readings, pod by pod, as the
-window: without a mesh the cluster counts no requests per variant, but each runtime does.
+Two readers: SLOs (_slo_watch.py: the local process's port, or every pod of the release) and
+the analysis of a progressive rollout on Kubernetes (_k8s_delivery.py), which reads every pod
+of each variant through the API server's pod proxy and takes the difference between two
+readings, pod by pod, as the window: without a mesh the cluster counts no requests per
+variant, but each runtime does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 from prometheus_client.parser import text_string_to_metric_families
+
+from goldenpath_server.targets._pods import running_pods
 
 MAX_METRICS_BYTES = 4 << 20
 ENDPOINT = "/predict"
@@ -92,16 +96,24 @@ def parse(text: str) -> Counters:
     return counters
 
 
+def process_counters(url: str) -> Counters | None:
+    """One local process's counters from its /metrics at `url`; None when it does not
+    answer with Prometheus text (it is starting, or going)."""
+    try:
+        with requests.get(url, timeout=5, stream=True) as answer:
+            answer.raise_for_status()
+            text = answer.raw.read(MAX_METRICS_BYTES, decode_content=True)
+        return parse(text.decode("utf-8", "replace"))
+    except (requests.RequestException, ValueError):
+        return None
+
+
 def pod_counters(api: Any, core: Any, namespace: str, release_id: str, port: int
                  ) -> dict[str, Counters]:
     """Each running pod of `release_id`'s counters, read through the API server (a pod that
     does not answer is left out: it is starting, or going)."""
-    pods = core.list_namespaced_pod(namespace, _request_timeout=10,
-                                    label_selector=f"goldenpath.dev/release={release_id}").items
     found = {}
-    for pod in pods:
-        if pod.metadata.deletion_timestamp or (pod.status and pod.status.phase) != "Running":
-            continue
+    for pod in running_pods(core, namespace, release_id):
         path = f"/api/v1/namespaces/{namespace}/pods/{pod.metadata.name}:{port}/proxy/metrics"
         try:
             request = api.param_serialize("GET", path, header_params={"Accept": "text/plain"},

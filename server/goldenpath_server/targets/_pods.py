@@ -36,6 +36,14 @@ class ClusterErrors:
         return False
 
 
+def running_pods(core: Any, namespace: str, release_id: str) -> list[Any]:
+    """The pods of `release_id` that run and are not going: the ones a pod proxy reaches."""
+    pods = core.list_namespaced_pod(namespace, _request_timeout=10,
+                                    label_selector=f"goldenpath.dev/release={release_id}").items
+    return [pod for pod in pods if not pod.metadata.deletion_timestamp
+            and (pod.status and pod.status.phase) == "Running"]
+
+
 def not_started(pod: Any, container: str) -> bool:
     statuses = (pod.status.container_statuses or []) + (pod.status.init_container_statuses or [])
     status = next((st for st in statuses if st.name == container), None)

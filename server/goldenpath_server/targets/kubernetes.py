@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import urllib3
@@ -22,6 +21,8 @@ from kubernetes.client.exceptions import ApiException
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
 from goldenpath_server.targets._inference_pull import Source, pod_sources
 from goldenpath_server.targets._k8s_delivery import Delivery
+from goldenpath_server.targets._pod_metrics import Counters, pod_counters
+from goldenpath_server.targets._pod_parity import replay_sample
 from goldenpath_server.targets._pods import (
     ClusterErrors,
     api_message,
@@ -40,7 +41,6 @@ from goldenpath_server.targets._template import (
     public_url_of,
     render,
 )
-from goldenpath_serving._parity import answer_differences, describe
 
 FIELD_MANAGER = "goldenpath"
 
@@ -109,7 +109,8 @@ class KubernetesTarget:
                     self._apply(obj, dry_run=False)
                 found = self._watch(rollout, progress)
                 if rollout.parity:
-                    found["parity"] = self._verify_parity(rollout, progress)
+                    found["parity"] = replay_sample(self.core, self._call, self.settings.namespace,
+                                                    rollout, progress)
                 return {k: v for k, v in found.items() if v is not None}
         except TargetError as exc:  # whatever it applied stays findable: logs, delete
             exc.state.update(name=rollout.service, namespace=self.settings.namespace)
@@ -215,6 +216,11 @@ class KubernetesTarget:
         return pod_sources(self.core, self._call, self.settings.namespace, release_id,
                            MODEL_PORT)
 
+    def request_counters(self, state: dict[str, Any], release_id: str) -> dict[str, Counters]:
+        """Each running pod's request counters, through the API server (for SLOs)."""
+        return pod_counters(self.api, self.core, self.settings.namespace, release_id,
+                            MODEL_PORT)
+
     # -- internals -----------------------------------------------------------------------
     def _watch(self, rollout: Rollout, progress: Progress, name: str = ""
                ) -> dict[str, Any]:
@@ -307,42 +313,6 @@ class KubernetesTarget:
         """For how long the scheduler has been refusing this rollout's pods."""
         now = time.monotonic()
         return now - self._unschedulable.setdefault(rollout.key, now)
-
-    def _verify_parity(self, rollout: Rollout, progress: Progress) -> dict[str, Any] | None:
-        """Replay the notebook's sample against each new pod through the API server's pod
-        proxy: the result (verified evidence), TargetError(parity_failed) on a mismatch, or
-        None when no pod can be reached (KWOK's fake nodes run no container)."""
-        assert rollout.parity is not None
-        ns, case = self.settings.namespace, rollout.parity
-        pods = self.core.list_namespaced_pod(
-            ns, _request_timeout=10, label_selector=f"goldenpath.dev/release="
-                                                    f"{rollout.release_id}").items
-        checked = 0
-        for pod in map(cast_pod, pods):
-            if pod.metadata.deletion_timestamp or pod.status.phase != "Running":
-                continue
-            path = f"/api/v1/namespaces/{ns}/pods/{pod.metadata.name}:{MODEL_PORT}/proxy/predict"
-            try:
-                answer = self._call("POST", path, body={"inputs": case["inputs"]},
-                                    content_type="application/json")
-            except (ApiException, urllib3.exceptions.HTTPError) as exc:
-                reason = (f"{api_message(exc)}: {str(exc.body or '')[:200]}"
-                          if isinstance(exc, ApiException) else str(exc))
-                progress(f"parity not verified by the server on {pod.metadata.name}: the pod "
-                         f"is not reachable through the API server ({reason[:200]})")
-                continue
-            diffs = answer_differences(case, answer)
-            if diffs:
-                raise TargetError(f"{pod.metadata.name}: {describe(diffs, len(case['outputs']))}",
-                                  code="parity_failed",
-                                  details={"differences": diffs[:10], "rows": len(diffs)})
-            checked += 1
-        if not checked:
-            return None
-        progress(f"the server replayed the notebook's {len(case['outputs'])} sample rows on "
-                 f"{checked} pod(s): same answers")
-        return {"passed": True, "rows": len(case["outputs"]), "pods": checked,
-                "at": datetime.now(UTC).isoformat()}
 
     def _state(self, rollout: Rollout) -> dict[str, Any]:
         """The URL users outside the cluster can reach: the environment's public URL (an

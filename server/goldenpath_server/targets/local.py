@@ -27,6 +27,7 @@ from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupte
 from goldenpath_server.targets._containers import INSTALL, Podman, podman_problem
 from goldenpath_server.targets._forwarder import Forwarders
 from goldenpath_server.targets._inference_pull import Source, http_source
+from goldenpath_server.targets._pod_metrics import Counters, process_counters
 from goldenpath_server.targets._processes import _alive, _exit_code, _terminate, free_port
 from goldenpath_server.targets._router import Router, Split
 from goldenpath_server.targets._sandbox import Sandbox, serving_uid
@@ -181,6 +182,13 @@ class LocalProcessTarget:
         progressive rollout the router there would ask a variant at random)."""
         if state.get("pid") and state.get("port") and _alive(state):
             return {f"pid-{state['pid']}": http_source(f"http://127.0.0.1:{state['port']}")}
+        return {}
+
+    def request_counters(self, state: dict[str, Any], release_id: str) -> dict[str, Counters]:
+        """The live process's request counters, from its own port (for SLOs)."""
+        if state.get("pid") and state.get("port") and _alive(state):
+            counted = process_counters(f"http://127.0.0.1:{state['port']}/metrics")
+            return {f"pid-{state['pid']}": counted} if counted is not None else {}
         return {}
 
     def abort(self, rollout: Rollout, state: dict[str, Any], candidate: dict[str, Any]
