@@ -84,6 +84,10 @@ class Delivery:
         target = self.environments.target(environment)
         try:
             rollout = self._rollout(release, service, environment, svc.team)
+            if not adopt and (unknown := self._unknown_log_columns(release, environment)):
+                progress(f"monitoring.drop/hash of {environment} name columns the model's "
+                         f"schema does not have: {', '.join(unknown)} (nothing of them to "
+                         "drop or hash: check their spelling against the schema)")
             if progressive:
                 assert plan is not None
                 self._progress(rollout, plan.id, state, progress, adopt)
@@ -180,6 +184,16 @@ class Delivery:
                            self.environments.get(environment).monitoring.serving_env(
                                environment) if model else {})},
                        parity=self.artifacts.parity_case(release.digest) if model else None)
+
+    def _unknown_log_columns(self, release: ReleaseRow, environment: str) -> list[str]:
+        """Columns the environment's inference log drops or hashes that a table model's
+        schema lacks: a misspelled name would leave the real column logged as it is."""
+        schema = (release.spec or {}).get("schema") or {}
+        if release.kind != "model" or schema.get("kind") != "dataframe":
+            return []
+        names = {c.get("name") for c in schema.get("columns") or []}
+        config = self.environments.get(environment).monitoring
+        return [c for c in (*config.drop, *config.hash) if c not in names]
 
     def _serving_env(self, environment: str) -> dict[str, str]:
         """The server's variables that `environment`'s config grants to serving processes."""

@@ -276,7 +276,7 @@ class Monitoring:
         predictions: list[np.ndarray] = []
         for record in window:
             try:
-                columns = columns_of_payload(schema, record.inputs)
+                columns = columns_of_payload(schema, record.inputs, config.drop, config.hash)
             except (SchemaError, ValueError, TypeError, KeyError):
                 continue  # a record the runtime refused too never reached the model
             for name, values in columns.items():

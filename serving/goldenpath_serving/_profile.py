@@ -23,6 +23,7 @@ as a categorical one, as Evidently does). Only numpy: this runs in notebooks and
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -58,11 +59,24 @@ def feature_columns(schema: Schema, features: Any) -> dict[str, np.ndarray]:
     return {}
 
 
-def columns_of_payload(schema: Schema, rows: Any) -> dict[str, np.ndarray]:
+def columns_of_payload(schema: Schema, rows: Any, dropped: Collection[str] = (),
+                       hashed: Collection[str] = ()) -> dict[str, np.ndarray]:
     """`feature_columns` of the JSON rows a request carried (records or lists); SchemaError
-    when they do not fit the schema."""
+    when they do not fit the schema. `dropped` and `hashed`: what the inference log left
+    out of a table's rows and what it logged as hashes (goldenpath_serving._inference_log):
+    those columns are absent, these are compared as categories."""
     if schema.kind not in ("dataframe", "ndarray"):
         return {}
+    if schema.kind == "dataframe" and (dropped or hashed):
+        names = [c["name"] for c in schema.columns]
+        logged = [{"name": c["name"], "dtype": "object"} if c["name"] in hashed else c
+                  for c in schema.columns if c["name"] not in dropped]
+        schema = Schema(kind="dataframe", columns=logged, shape=[None, len(logged)])
+        if isinstance(rows, list):  # a list row keeps a dropped column's place, as null
+            rows = [{k: v for k, v in (dict(zip(names, row, strict=False))
+                                       if isinstance(row, list) else row).items()
+                     if k not in dropped} if isinstance(row, list | dict) else row
+                    for row in rows]
     return feature_columns(schema, schema.parse(rows))
 
 

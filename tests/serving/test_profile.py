@@ -16,6 +16,7 @@ from goldenpath_serving._profile import (
     output_column,
     profile_of,
 )
+from goldenpath_serving._schema import SchemaError
 
 
 def _frame(n: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -101,6 +102,35 @@ def test_payload_rows_give_the_same_columns_as_the_frame() -> None:
     expected = profile_of(feature_columns(schema, frame))
     assert profile_of(columns_of_payload(schema, records)) == expected
     assert profile_of(columns_of_payload(schema, rows)) == expected
+
+
+def test_logged_rows_without_dropped_columns_and_with_hashed_ones_still_give_the_rest(
+        ) -> None:
+    """What the inference log keeps of a table's rows (goldenpath_serving._inference_log): a
+    dropped column is gone from records and null in list rows, a hashed one is a string;
+    the other columns compare as before, the hashed one as categories."""
+    from goldenpath_serving._inference_log import InferenceLog, LogSettings
+
+    frame = _frame(50).drop(columns=["since"])
+    schema = Schema.infer(frame)
+    dropped, hashed = frame.columns[0], frame.columns[1]
+    log = InferenceLog(LogSettings(sample=1.0, drop=frozenset({dropped}),
+                                   hash=frozenset({hashed}), salt="s"),
+                       columns=list(frame.columns))
+    records = json.loads(frame.to_json(orient="records", double_precision=15))
+    rows = [list(record.values()) for record in records]
+    kept = {name: values for name, values in feature_columns(schema, frame).items()
+            if name not in (dropped, hashed)}
+    logged_lists = [[None if name == dropped else log._hash(v) if name == hashed else v
+                     for name, v in record.items()] for record in records]
+    for logged in ([log._row(row) for row in records], [log._row(row) for row in rows],
+                   logged_lists):
+        columns = columns_of_payload(schema, logged, {dropped}, {hashed})
+        assert set(columns) == set(kept) | {hashed}
+        assert profile_of({k: columns[k] for k in kept}) == profile_of(kept)
+        assert columns[hashed].dtype == object and len(set(columns[hashed])) > 1
+    with pytest.raises(SchemaError):  # without saying what the log left out: refused
+        columns_of_payload(schema, [log._row(row) for row in records])
 
 
 def test_arrays_name_columns_by_position_and_other_inputs_have_none() -> None:
