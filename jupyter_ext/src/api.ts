@@ -18,6 +18,7 @@ import {
   ServiceSummary
 } from './model';
 import { DriftStatus } from './drift';
+import { PlatformFigures } from './figures';
 import { Progression, RolloutAction } from './progression';
 
 export interface ServerInfo {
@@ -158,6 +159,12 @@ export class GoldenpathApi {
    * watch drift (404). */
   drift(service: string, environment: string): Promise<DriftStatus | null> {
     return this.optional(`${envPath(service, environment)}/drift`);
+  }
+
+  /** The platform's figures (GET /api/v1/figures), or null when this server publishes
+   * none (404). */
+  figures(): Promise<PlatformFigures | null> {
+    return this.optional('api/figures');
   }
 
   /** A window's drift report: a self-contained HTML page (no scripts), through the proxy. */

@@ -1,4 +1,5 @@
-/** The "Deployments" sidebar: services by environment, live updates, detail, deploy. */
+/** The "Deployments" sidebar: services by environment, live updates, detail, deploy; and a
+ * "Figures" tab with the platform's delivery figures. */
 import { ReactWidget } from '@jupyterlab/apputils';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
@@ -8,6 +9,7 @@ import { ErrorBox, Loading, Problem, problemOf, StatusBadge } from './components
 import { DeployForm, KernelAccess } from './deploy';
 import { ServiceDetail } from './detail';
 import { ReportOpener } from './driftview';
+import { FiguresView } from './figuresview';
 import {
   age,
   environmentsOf,
@@ -40,15 +42,24 @@ interface State {
   waiting: Promotion[];
   events: GpEvent[];
   problem: Problem | null;
+  /** how many loads succeeded: the figures tab fetches again on each */
+  loads: number;
 }
+
+type View = 'deployments' | 'figures';
+const VIEWS: { view: View; label: string }[] = [
+  { view: 'deployments', label: 'Deployments' },
+  { view: 'figures', label: 'Figures' }
+];
 
 function App(props: { api: GoldenpathApi; access: KernelAccess; onOpenReport: ReportOpener })
   : JSX.Element {
   const { api } = props;
   const [state, setState] = React.useState<State>({
     info: null, services: null, detail: null, me: null, environments: null, waiting: [],
-    events: [], problem: null
+    events: [], problem: null, loads: 0
   });
+  const [view, setView] = React.useState<View>('deployments');
   const [selected, setSelected] = React.useState<string | null>(null);
   const [deploying, setDeploying] = React.useState(false);
   const [approvalsApi, setApprovalsApi] = React.useState(true);
@@ -88,7 +99,7 @@ function App(props: { api: GoldenpathApi; access: KernelAccess; onOpenReport: Re
         ? await api.service(name).then(s => withProgressions(s, listed), () => null)
         : null;
       setState(s => ({ info, services, me, detail, environments, waiting, problem: null,
-        events: mergeEvents(s.events, events) }));
+        events: mergeEvents(s.events, events), loads: s.loads + 1 }));
     } catch (error) {
       setState(s => ({ ...s, problem: problemOf(error) }));
     }
@@ -185,6 +196,8 @@ function App(props: { api: GoldenpathApi; access: KernelAccess; onOpenReport: Re
       onRetry={() => void load()} />;
   } else if (state.services === null) {
     body = <Loading text={`Loading deployments${server ? ` from ${server}` : ''}…`} />;
+  } else if (view === 'figures') {
+    body = <FiguresView api={api} environments={state.environments} refreshed={state.loads} />;
   } else if (selected && state.detail && state.detail.name === selected) {
     body = <ServiceDetail api={api} service={state.detail} me={state.me}
       environments={environmentsOf(state.services, state.environments ?? undefined)}
@@ -201,15 +214,43 @@ function App(props: { api: GoldenpathApi; access: KernelAccess; onOpenReport: Re
   return (
     <div className="gp-panel">
       {header}
+      <ViewTabs view={view} onChange={setView} />
       {state.problem && state.services !== null && (
         <ErrorBox title="Live updates paused" problem={state.problem} onRetry={() => void load()} />
       )}
       {deploying && (
         <DeployForm access={props.access} server={server} events={state.events}
-          onDeployed={name => { setSelected(name); void load(); }}
+          onDeployed={name => { setSelected(name); setView('deployments'); void load(); }}
           onClose={() => setDeploying(false)} />
       )}
-      <div className="gp-body">{body}</div>
+      <div className="gp-body" role="tabpanel" id="gp-view" aria-labelledby={`gp-tab-${view}`}>
+        {body}
+      </div>
+    </div>
+  );
+}
+
+/** Deployments | Figures: a tab list (arrow keys move between the tabs). */
+function ViewTabs(props: { view: View; onChange: (view: View) => void }): JSX.Element {
+  const tabs = React.useRef<(HTMLButtonElement | null)[]>([]);
+  const onKeyDown = (e: React.KeyboardEvent, i: number) => {
+    const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
+    if (step) {
+      const next = (i + step + VIEWS.length) % VIEWS.length;
+      props.onChange(VIEWS[next].view);
+      tabs.current[next]?.focus();
+    }
+  };
+  return (
+    <div className="gp-tabs" role="tablist" aria-label="goldenpath views">
+      {VIEWS.map(({ view, label }, i) => (
+        <button key={view} ref={b => { tabs.current[i] = b; }} role="tab" id={`gp-tab-${view}`}
+          className="gp-tab" aria-selected={props.view === view} aria-controls="gp-view"
+          tabIndex={props.view === view ? 0 : -1} data-view={view}
+          onClick={() => props.onChange(view)} onKeyDown={e => onKeyDown(e, i)}>
+          {label}
+        </button>
+      ))}
     </div>
   );
 }
