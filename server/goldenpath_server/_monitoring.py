@@ -7,11 +7,12 @@ judges every full window of `window_rows` rows against the release's reference p
 statistics gp.deploy captured from the training data: the training rows are never read
 again) with monitoring/_drift.py. A window that starts or ends a drift is an audit event
 (so a webhook) carrying its scores; every window is kept, with the report a person reads.
+Each tick also samples every live deployment's request counters, models' and apps', for
+their SLOs (_slo_watch.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -36,11 +37,13 @@ from goldenpath_server._environments import Environments
 from goldenpath_server._slo_watch import Reading, Rollback, SloWatch
 from goldenpath_server._store import Store
 from goldenpath_server.monitoring._config import MonitoringConfig
-from goldenpath_server.monitoring._drift import DriftThresholds, compare
+from goldenpath_server.monitoring._drift import compare
 from goldenpath_server.monitoring._report import render_html
 from goldenpath_server.monitoring._windows import aware as _aware
 from goldenpath_server.monitoring._windows import next_window
 from goldenpath_server.targets._inference_pull import PullFailed, Source
+from goldenpath_server.targets._pod_metrics import BENTOML, Scrape
+from goldenpath_server.targets._template import MODEL_PORT
 from goldenpath_serving._profile import columns_of_payload, output_column
 from goldenpath_serving._schema import Schema, SchemaError
 
@@ -98,15 +101,17 @@ class Monitoring:
 
     # -- the loop ----------------------------------------------------------------------
     def tick(self) -> None:
-        """Pull, store, retain and judge, for every live model deployment monitored."""
+        """Pull, store, retain and judge every live model's log; sample every live
+        deployment's SLO counters, models and apps alike."""
         with self.store.read() as db:
             live = db.execute(
-                select(ServiceRow.name, DeploymentRow.environment, DeploymentRow.release_id,
-                       DeploymentRow.target_state)
+                select(ServiceRow.name, ServiceRow.kind, DeploymentRow.environment,
+                       DeploymentRow.release_id, DeploymentRow.target_state, ReleaseRow.spec)
                 .join(DeploymentRow, DeploymentRow.service_id == ServiceRow.id)
-                .where(ServiceRow.kind == "model", DeploymentRow.status == LIVE)).all()
+                .join(ReleaseRow, ReleaseRow.id == DeploymentRow.release_id)
+                .where(DeploymentRow.status == LIVE)).all()
         seen = set()
-        for service, environment, release_id, state in live:
+        for service, kind, environment, release_id, state, spec in live:
             config = self._config(environment)
             if config is None:
                 continue
@@ -116,21 +121,27 @@ class Monitoring:
             if watched is None or watched.release_id != release_id:
                 watched = self._watched[key] = _Watched(release_id)
                 self.slos.forget(key)  # a new release starts a new budget
-            if config.enabled:  # the inference log and drift; SLOs need no log
+            if kind == "model" and config.enabled:  # the inference log and drift
                 self._pull(service, environment, watched, dict(state or {}))
                 self._retain(service, environment, config, watched)
                 self._judge(service, environment, release_id, config)
-            self.slos.sample(service, environment, release_id,
-                             self._counters(environment, dict(state or {}), release_id), config)
+            scrape = BENTOML if kind == "model" else Scrape(
+                endpoint=None, **config.app_metrics.model_dump())  # what apps export
+            self.slos.sample(service, environment, release_id, self._counters(
+                environment, dict(state or {}), release_id, scrape,
+                int((spec or {}).get("port", MODEL_PORT))), config)
         for key in set(self._watched) - seen:
             del self._watched[key]
             self.slos.forget(key)
 
-    def _counters(self, environment: str, state: dict[str, Any], release_id: str
-                  ) -> Reading:
+    def _counters(self, environment: str, state: dict[str, Any], release_id: str,
+                  scrape: Scrape, port: int) -> Reading:
+        """How to read the deployment's counters where its target runs it (SLOs)."""
         target = self.environments.target(environment)
         counters = getattr(target, "request_counters", None)
-        return (lambda: counters(state, release_id)) if counters else (lambda: None)
+        if counters is None:
+            return lambda: None
+        return lambda: counters(state, release_id, scrape, port)
 
     def _config(self, environment: str) -> MonitoringConfig | None:
         try:
@@ -285,10 +296,10 @@ class Monitoring:
             if answer is not None:
                 predictions.append(answer)
         columns = {name: np.concatenate(values) for name, values in parts.items()}
-        reference = _as_logged(reference, config, environment)
+        reference = config.reference_as_logged(reference, environment)
         report = compare(reference, columns,
                          np.concatenate(predictions) if predictions else None,
-                         _thresholds(config)).to_dict()
+                         config.thresholds()).to_dict()
         return report
 
     # -- what clients read ------------------------------------------------------------
@@ -340,35 +351,6 @@ def _checked(answer: Any) -> dict[str, Any]:
         record["request_id"] = record["request_id"][:64]
     answer["boot"] = answer["boot"][:64]
     return answer
-
-
-def _thresholds(config: MonitoringConfig) -> DriftThresholds:
-    drift = config.drift
-    return DriftThresholds(
-        p_value=drift.p_value, distance=drift.distance, drift_share=drift.drift_share,
-        min_rows=min(100, config.window_rows, config.min_window_rows),
-        per_column_method={c: str(o["method"]) for c, o in drift.columns.items() if "method" in o},
-        per_column_threshold={c: float(o["threshold"]) for c, o in drift.columns.items()
-                              if "threshold" in o})
-
-
-def _as_logged(reference: dict[str, Any], config: MonitoringConfig,
-               environment: str) -> dict[str, Any]:
-    """The reference as the log sees it: dropped columns gone, hashed ones' categories
-    hashed the way the runtime hashes them (goldenpath_serving._inference_log)."""
-    if not config.drop and not config.hash:
-        return reference
-    salt = config.serving_env(environment).get("GOLDENPATH_LOG_SALT", "")
-    features = {}
-    for name, stats in (reference.get("features") or {}).items():
-        if name in config.drop:
-            continue
-        if name in config.hash and isinstance(stats.get("frequencies"), dict):
-            stats = {**stats, "kind": "categorical", "frequencies": {
-                hashlib.sha256((salt + str(v)).encode()).hexdigest()[:16]: n
-                for v, n in stats["frequencies"].items()}}
-        features[name] = stats
-    return {**reference, "features": features}
 
 
 def _judged(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """The configuration the guides show is configuration the server accepts: every ```yaml block
 of docs/ that is goldenpath's own format (a platform config, a policy file, an environment's
-SLO objectives) loads as written, with the same code the server runs at start. Blocks in
-other tools' formats (Prometheus, Kubernetes RBAC) are left to their own checks."""
+monitoring block, SLO objectives) loads as written, with the same code the server runs at
+start. Blocks in other tools' formats (Prometheus, Kubernetes RBAC) are left to their own
+checks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import yaml
 
 from goldenpath_server._environments import load_platform_config
 from goldenpath_server._policies import PolicySet
+from goldenpath_server.monitoring._config import MonitoringConfig
 from goldenpath_server.monitoring._slo import parse_objectives
 from tests.docs.test_docs import REPO, blocks
 
@@ -26,7 +28,7 @@ def _ours(code: str) -> tuple[str, Any] | None:
         return None
     if not isinstance(raw, dict):
         return None
-    for kind in ("environments", "policies"):
+    for kind in ("environments", "policies", "monitoring"):
         if kind in raw:
             return kind, raw
     if set(raw) <= {"availability", "latency"}:
@@ -48,7 +50,7 @@ EXAMPLES = _examples()
 
 def test_the_guides_show_each_kind_of_config() -> None:
     kinds = {param.values[0] for param in EXAMPLES}
-    assert kinds == {"environments", "policies", "slo"}, kinds  # the scan finds them
+    assert kinds == {"environments", "policies", "monitoring", "slo"}, kinds  # found
 
 
 @pytest.mark.parametrize(("kind", "code"), EXAMPLES)
@@ -60,5 +62,7 @@ def test_a_config_example_loads_as_written(kind: str, code: str, tmp_path: Path)
         assert config.environments
     elif kind == "policies":
         assert PolicySet.load([path]).policies
+    elif kind == "monitoring":
+        MonitoringConfig.model_validate(yaml.safe_load(code)["monitoring"])
     else:
         assert parse_objectives(yaml.safe_load(code)).targets()

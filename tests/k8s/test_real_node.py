@@ -388,6 +388,16 @@ def test_app_release_of_an_image_built_here_answers_through_the_same_template(
     assert answer.status_code == 200, answer.text
     assert answer.json()["app"] == "goldenpath-example-app"
     assert answer.json()["path"] == "/hello"
+    # its SLOs: the server reads the counters the app exports (monitoring.app_metrics)
+    # from its pod through the API server, as a model's runtime counters
+    gauge = ('goldenpath_slo_burn_rate{environment="real",service="hello-real",'
+             'slo="availability",window="5m"} 0.0')
+
+    def burning() -> bool:
+        requests.get(f"{url}/hello", timeout=30, **route.requests_options())
+        return gauge in requests.get(f"{real_server.url}/metrics", timeout=10).text
+
+    wait_for("the app's burn-rate gauge from its own counters", burning, timeout=60)
 
 
 def test_pods_on_the_real_node_reach_only_the_node_network(

@@ -149,6 +149,38 @@ def test_an_app_goes_live_by_canary_through_the_router_and_is_never_shadowed(
         assert len(_containers(server.home)) == 1
 
 
+def test_an_app_that_fails_half_its_requests_pages_on_its_own_metrics_and_is_rolled_back(
+        tmp_path: Path, app_image: str) -> None:
+    """Apps' SLOs read the request counters the app exports (the Prometheus convention,
+    monitoring.app_metrics), as models' read their runtime's: the same burn-rate alerts,
+    events and rollback."""
+    config = tmp_path / "goldenpath.yaml"
+    config.write_text("environments:\n  dev:\n    monitoring:\n"
+                      "      slo: {availability: 0.99}\n      on_breach: rollback\n"
+                      "      slo_window_scale: 0.00139\n")  # the hour lasts 5 s
+    for _ in _server(tmp_path, GOLDENPATH_CONFIG=str(config),
+                     GOLDENPATH_MONITOR_INTERVAL_S="0.3"):
+        v1 = goldenpath.release_app("web", app_image, port=8080, env="dev")
+        v2 = goldenpath.release_app("web", app_image, port=8080, env="dev")
+        assert v2.version == v1.version + 1
+
+        deadline, alerts = time.monotonic() + 90, []
+        while not alerts:
+            assert time.monotonic() < deadline, "no SLO page from the app's counters"
+            for path in ("/", "/fail"):  # half the requests fail: a burn rate of 50
+                requests.get(f"{v2.url}{path}", timeout=10)
+            alerts = [e for e in v2.events(limit=100) if e["type"] == "slo_alert"]
+        assert alerts[0]["data"]["slo"] == "availability"
+        assert alerts[0]["data"]["alert"] == "page"
+        deadline = time.monotonic() + 90
+        while goldenpath.get("web", "dev").release_id != v1.release_id:
+            assert time.monotonic() < deadline, "the app was not rolled back"
+            time.sleep(0.3)
+        rolled = [e for e in v2.events(limit=100) if e["type"] == "rollback_started"]
+        assert rolled and rolled[-1]["actor"] == "system"
+        assert requests.get(f"{v1.url}/", timeout=10).ok  # v1 answers at the same URL
+
+
 def test_readiness_sees_a_listening_socket_in_the_apps_namespace_not_a_bound_one() -> None:
     """The published port accepts before the app listens (slirp4netns forwards); readiness
     looks for the app's own listening socket, as a pod's TCP probe reaches the pod itself."""

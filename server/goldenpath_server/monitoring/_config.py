@@ -14,6 +14,8 @@ what of it is kept, how long, and how each window is judged for drift.
           on_drift: retrain      # also a `retrain_requested` event (a webhook) with the report
           slo: {availability: 0.999, latency: {threshold_ms: 500, objective: 0.99}}
           on_breach: rollback    # a paging burn rate rolls the deployment back
+          app_metrics: {path: /metrics, requests: http_requests_total, status_label: code,
+                        duration: http_request_duration_seconds}   # what apps export
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from goldenpath_server.monitoring._drift import DriftThresholds
+
 _COLUMN = r"^[^,\n]{1,200}$"
+_METRIC = r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,199}$"
 
 
 class DriftSettings(BaseModel):
@@ -38,6 +43,20 @@ class DriftSettings(BaseModel):
     # per column: {"method": "ks"|"chisquare"|"wasserstein"|"jensenshannon"|"psi", "threshold": x}
     # (monitoring/_drift.py names the methods)
     columns: dict[str, dict[str, str | float]] = Field(default_factory=dict)
+
+
+class AppMetrics(BaseModel):
+    """The Prometheus metrics an environment's apps export, for their SLOs (a model's are
+    its runtime's own): a request counter labelled by status, a latency histogram in
+    seconds. The defaults are the common convention (prometheus-fastapi-instrumentator,
+    Go's promhttp with a `code` label)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(default="/metrics", pattern=r"^/[^\s?#]*$")
+    requests: str = Field(default="http_requests_total", pattern=_METRIC)
+    duration: str = Field(default="http_request_duration_seconds", pattern=_METRIC)
+    status_label: str = Field(default="code", pattern=_METRIC)
 
 
 class MonitoringConfig(BaseModel):
@@ -60,6 +79,7 @@ class MonitoringConfig(BaseModel):
     # objectives (monitoring/_slo.py; null or {}: the defaults), or false: no SLOs here
     slo: dict[str, Any] | Literal[False] | None = None
     on_breach: Literal["none", "rollback"] = "none"
+    app_metrics: AppMetrics = Field(default_factory=AppMetrics)
     # every alert window multiplied by this (1/720: the hour lasts 5 s), for demos and tests
     slo_window_scale: float = Field(default=1.0, gt=0, le=1)
 
@@ -77,3 +97,32 @@ class MonitoringConfig(BaseModel):
                 "GOLDENPATH_LOG_DROP": ",".join(self.drop),
                 "GOLDENPATH_LOG_HASH": ",".join(self.hash), "GOLDENPATH_LOG_SALT": salt,
                 "GOLDENPATH_LOG_BUFFER": str(self.buffer)}
+
+    def thresholds(self) -> DriftThresholds:
+        """The drift tests' thresholds as monitoring/_drift.py takes them."""
+        drift = self.drift
+        return DriftThresholds(
+            p_value=drift.p_value, distance=drift.distance, drift_share=drift.drift_share,
+            min_rows=min(100, self.window_rows, self.min_window_rows),
+            per_column_method={c: str(o["method"]) for c, o in drift.columns.items()
+                               if "method" in o},
+            per_column_threshold={c: float(o["threshold"]) for c, o in drift.columns.items()
+                                  if "threshold" in o})
+
+    def reference_as_logged(self, reference: dict[str, Any], environment: str
+                            ) -> dict[str, Any]:
+        """The reference profile as the log sees it: dropped columns gone, hashed ones'
+        categories hashed the way the runtime hashes them (goldenpath_serving._inference_log)."""
+        if not self.drop and not self.hash:
+            return reference
+        salt = self.serving_env(environment).get("GOLDENPATH_LOG_SALT", "")
+        features = {}
+        for name, stats in (reference.get("features") or {}).items():
+            if name in self.drop:
+                continue
+            if name in self.hash and isinstance(stats.get("frequencies"), dict):
+                stats = {**stats, "kind": "categorical", "frequencies": {
+                    hashlib.sha256((salt + str(v)).encode()).hexdigest()[:16]: n
+                    for v, n in stats["frequencies"].items()}}
+            features[name] = stats
+        return {**reference, "features": features}

@@ -1,5 +1,7 @@
-"""A serving runtime's own request counters (BentoML's Prometheus text on /metrics), read by
-the server: requests, 5xx answers and the latency histogram of `/predict`.
+"""A runtime's own request counters (Prometheus text on /metrics), read by the server:
+requests, 5xx answers and the latency histogram. A model's are BentoML's, of `/predict`
+(`BENTOML`); an app's are the names its environment's config gives (`Scrape`), by default
+the Prometheus convention `http_requests_total{code}` and `http_request_duration_seconds`.
 
 Two readers: SLOs (_slo_watch.py: the local process's port, or every pod of the release) and
 the analysis of a progressive rollout on Kubernetes (_k8s_delivery.py), which reads every pod
@@ -20,7 +22,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from goldenpath_server.targets._pods import running_pods
 
 MAX_METRICS_BYTES = 4 << 20
-ENDPOINT = "/predict"
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """Where a runtime's request counters are and what they are called."""
+
+    path: str = "/metrics"
+    requests: str = "bentoml_service_request_total"  # a counter labelled by status
+    duration: str = "bentoml_service_request_duration_seconds"  # a histogram (seconds)
+    status_label: str = "http_response_code"  # 5xx ("500", or "5xx") counts as an error
+    endpoint: str | None = "/predict"  # only samples whose `endpoint` label is this
+
+
+BENTOML = Scrape()
 
 
 @dataclass
@@ -79,42 +94,44 @@ class Counters:
                 "predictions": {}}
 
 
-def parse(text: str) -> Counters:
-    """The `/predict` counters in a runtime's Prometheus text; ValueError if it is not that."""
+def parse(text: str, scrape: Scrape = BENTOML) -> Counters:
+    """The request counters in a runtime's Prometheus text; ValueError if it is not that."""
     counters = Counters()
+    bucket = scrape.duration + "_bucket"
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            if s.labels.get("endpoint") != ENDPOINT:
+            if scrape.endpoint is not None and s.labels.get("endpoint") != scrape.endpoint:
                 continue
-            if s.name == "bentoml_service_request_total":
+            if s.name == scrape.requests:
                 counters.requests += s.value
-                if str(s.labels.get("http_response_code", "")).startswith("5"):
+                if str(s.labels.get(scrape.status_label, "")).startswith("5"):
                     counters.errors += s.value
-            elif s.name == "bentoml_service_request_duration_seconds_bucket":
+            elif s.name == bucket:
                 bound = float(s.labels.get("le", "inf"))
                 counters.buckets[bound] = counters.buckets.get(bound, 0.0) + s.value
     return counters
 
 
-def process_counters(url: str) -> Counters | None:
-    """One local process's counters from its /metrics at `url`; None when it does not
-    answer with Prometheus text (it is starting, or going)."""
+def process_counters(base: str, scrape: Scrape = BENTOML) -> Counters | None:
+    """One local process's counters, from `scrape.path` below `base`; None when it does
+    not answer with Prometheus text (it is starting, or going, or exports none)."""
     try:
-        with requests.get(url, timeout=5, stream=True) as answer:
+        with requests.get(base + scrape.path, timeout=5, stream=True) as answer:
             answer.raise_for_status()
             text = answer.raw.read(MAX_METRICS_BYTES, decode_content=True)
-        return parse(text.decode("utf-8", "replace"))
+        return parse(text.decode("utf-8", "replace"), scrape)
     except (requests.RequestException, ValueError):
         return None
 
 
-def pod_counters(api: Any, core: Any, namespace: str, release_id: str, port: int
-                 ) -> dict[str, Counters]:
+def pod_counters(api: Any, core: Any, namespace: str, release_id: str, port: int,
+                 scrape: Scrape = BENTOML) -> dict[str, Counters]:
     """Each running pod of `release_id`'s counters, read through the API server (a pod that
     does not answer is left out: it is starting, or going)."""
     found = {}
     for pod in running_pods(core, namespace, release_id):
-        path = f"/api/v1/namespaces/{namespace}/pods/{pod.metadata.name}:{port}/proxy/metrics"
+        path = (f"/api/v1/namespaces/{namespace}/pods/{pod.metadata.name}:{port}/proxy"
+                f"{scrape.path}")
         try:
             request = api.param_serialize("GET", path, header_params={"Accept": "text/plain"},
                                           auth_settings=["BearerToken"])
@@ -122,7 +139,7 @@ def pod_counters(api: Any, core: Any, namespace: str, release_id: str, port: int
             data = response.read()
             if response.status != 200 or len(data) > MAX_METRICS_BYTES:
                 continue
-            found[pod.metadata.name] = parse(data.decode("utf-8", "replace"))
+            found[pod.metadata.name] = parse(data.decode("utf-8", "replace"), scrape)
         except Exception:  # noqa: BLE001 - the API server's or the pod's refusal alike
             continue
     return found

@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
 from goldenpath_server.targets._inference_pull import Source, pod_sources
 from goldenpath_server.targets._k8s_delivery import Delivery
-from goldenpath_server.targets._pod_metrics import Counters, pod_counters
+from goldenpath_server.targets._pod_metrics import Counters, Scrape, pod_counters
 from goldenpath_server.targets._pod_parity import replay_sample
 from goldenpath_server.targets._pods import (
     ClusterErrors,
@@ -216,10 +216,11 @@ class KubernetesTarget:
         return pod_sources(self.core, self._call, self.settings.namespace, release_id,
                            MODEL_PORT)
 
-    def request_counters(self, state: dict[str, Any], release_id: str) -> dict[str, Counters]:
-        """Each running pod's request counters, through the API server (for SLOs)."""
-        return pod_counters(self.api, self.core, self.settings.namespace, release_id,
-                            MODEL_PORT)
+    def request_counters(self, state: dict[str, Any], release_id: str, scrape: Scrape,
+                         port: int) -> dict[str, Counters]:
+        """Each running pod's request counters on `port`, through the API server (SLOs)."""
+        return pod_counters(self.api, self.core, self.settings.namespace, release_id, port,
+                            scrape)
 
     # -- internals -----------------------------------------------------------------------
     def _watch(self, rollout: Rollout, progress: Progress, name: str = ""

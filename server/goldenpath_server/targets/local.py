@@ -27,7 +27,7 @@ from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupte
 from goldenpath_server.targets._containers import INSTALL, Podman, podman_problem
 from goldenpath_server.targets._forwarder import Forwarders
 from goldenpath_server.targets._inference_pull import Source, http_source
-from goldenpath_server.targets._pod_metrics import Counters, process_counters
+from goldenpath_server.targets._pod_metrics import Counters, Scrape, process_counters
 from goldenpath_server.targets._processes import _alive, _exit_code, _terminate, free_port
 from goldenpath_server.targets._router import Router, Split
 from goldenpath_server.targets._sandbox import Sandbox, serving_uid
@@ -184,12 +184,15 @@ class LocalProcessTarget:
             return {f"pid-{state['pid']}": http_source(f"http://127.0.0.1:{state['port']}")}
         return {}
 
-    def request_counters(self, state: dict[str, Any], release_id: str) -> dict[str, Counters]:
-        """The live process's request counters, from its own port (for SLOs)."""
-        if state.get("pid") and state.get("port") and _alive(state):
-            counted = process_counters(f"http://127.0.0.1:{state['port']}/metrics")
-            return {f"pid-{state['pid']}": counted} if counted is not None else {}
-        return {}
+    def request_counters(self, state: dict[str, Any], release_id: str, scrape: Scrape,
+                         port: int) -> dict[str, Counters]:
+        """The live process's or container's request counters, from its own port (SLOs)."""
+        name = (f"pid-{state['pid']}" if state.get("pid") and _alive(state)
+                else state.get("container"))
+        if not name or not state.get("port"):
+            return {}
+        counted = process_counters(f"http://127.0.0.1:{state['port']}", scrape)
+        return {str(name): counted} if counted is not None else {}
 
     def abort(self, rollout: Rollout, state: dict[str, Any], candidate: dict[str, Any]
               ) -> None:
