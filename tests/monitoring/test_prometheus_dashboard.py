@@ -1,6 +1,7 @@
-"""deploy/grafana/goldenpath.json against a real Prometheus: it scrapes the promotion server and
-a served model (scrape interval 1 s), and every query of every panel must return data, with
-the dashboard's variables set to that model's deployment."""
+"""deploy/grafana/goldenpath.json against a real Prometheus: it scrapes the promotion server, a
+served model and the example app (scripts/image/app, run as a process; scrape interval 1 s),
+and every query of every panel must return data, with the dashboard's variables set to that
+model's deployment; the traffic panels show the app beside the model."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "deploy" / "grafana" / "goldenpath.json"
 INSTALL = "scripts/install-prometheus.sh"
 SERVICE, ENVIRONMENT = "monitoring-iris", "dev"
+APP = "monitoring-app"
 # What Grafana puts in for its own variables when the panels are drawn.
 GRAFANA_VARIABLES = {"$__rate_interval": "15s", "$__interval": "15s", "$__range": "1h"}
 ROWS = ["Traffic", "Delivery", "Models: drift", "SLOs"]
@@ -179,22 +181,49 @@ def history(server: ServerProcess, iris: tuple) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(binary: Path, server: ServerProcess, history: Any,
+def app() -> Iterator[str]:
+    """The example app's server (the image's only program), exporting its own counters."""
+    import sys
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "image" / "app" /
+                                                 "server.py")],
+                            env={**os.environ, "PORT": str(port)}, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{url}/metrics", timeout=1).raise_for_status()
+            break
+        except requests.RequestException:
+            assert time.monotonic() < deadline and proc.poll() is None, "the app did not start"
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def prometheus(binary: Path, server: ServerProcess, history: Any, app: str,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    """Scraping the promotion server and the model's dev deployment (labelled as a
+    """Scraping the promotion server, the model's dev deployment and the app (labelled as a
     platform's scrape config labels them: service, environment, track)."""
     model = history.url.removeprefix("http://").rstrip("/")
     labels = {"service": SERVICE, "environment": ENVIRONMENT, "track": "model"}
     prom = Prometheus(binary, tmp_path_factory.mktemp("prometheus"),
                       {"goldenpath-server": (f"127.0.0.1:{server.port}", {}),
-                       "goldenpath-models": (model, labels)})
+                       "goldenpath-models": (model, labels),
+                       "goldenpath-apps": (app.removeprefix("http://"),
+                                           {"service": APP, "environment": ENVIRONMENT,
+                                            "track": "app"})})
     yield prom
     prom.stop()
 
 
 @pytest.fixture()
-def traffic(history: Any, iris: tuple) -> Iterator[None]:
-    """Predictions (and a request with the wrong columns, a 400) while the test runs."""
+def traffic(history: Any, app: str, iris: tuple) -> Iterator[None]:
+    """Predictions (and a request with the wrong columns, a 400), and the app's answers
+    (and its failures, 500s), while the test runs."""
     X, _ = iris
     rows = X[:3].to_numpy().tolist()
     stop = threading.Event()
@@ -203,6 +232,8 @@ def traffic(history: Any, iris: tuple) -> Iterator[None]:
         while not stop.is_set():
             requests.post(f"{history.url}/predict", json={"inputs": rows}, timeout=10)
             requests.post(f"{history.url}/predict", json={"inputs": [{"wrong": 1}]}, timeout=10)
+            requests.get(f"{app}/hello", timeout=10)
+            requests.get(f"{app}/fail", timeout=10)
             stop.wait(0.1)
 
     thread = threading.Thread(target=send, daemon=True)
@@ -236,10 +267,25 @@ def test_every_panel_query_returns_data_from_a_real_prometheus(
     assert not empty, "panels without data:\n" + "\n".join(empty)
 
 
+def test_the_traffic_panels_show_apps_and_models_side_by_side(
+        prometheus: Prometheus, traffic: None) -> None:
+    prometheus.wait_for(f'count_over_time(http_requests_total{{service="{APP}"}}[15s]) >= 5')
+    prometheus.wait_for(f'count_over_time(bentoml_service_request_total{{service="{SERVICE}", '
+                        f'endpoint="/predict"}}[15s]) >= 5')
+    board = {p["title"]: p for p in panels(dashboard())}
+    values = {"$service": f"{SERVICE}|{APP}", "$environment": ENVIRONMENT, **GRAFANA_VARIABLES}
+    for title in ("Request rate", "Error rate", "Latency p50", "Latency p99"):
+        for target in board[title]["targets"]:
+            result = prometheus.query(substituted(target["expr"], values))["result"]
+            tracks = {r["metric"].get("track") for r in result
+                      if math.isfinite(float(r["value"][1]))}
+            assert tracks == {"app", "model"}, f"{title}: {target['expr']} -> {result}"
+
+
 def test_the_variables_list_the_deployment(prometheus: Prometheus, traffic: None) -> None:
     prometheus.wait_for(f'bentoml_service_request_total{{service="{SERVICE}"}}')
     board = {v["name"]: v for v in dashboard()["templating"]["list"]}
-    for name, wanted in (("service", SERVICE), ("environment", ENVIRONMENT)):
+    for name, wanted in (("service", SERVICE), ("service", APP), ("environment", ENVIRONMENT)):
         metric, label = re.fullmatch(r"label_values\((\w+), (\w+)\)", board[name]["definition"]
                                      ).groups()  # type: ignore[union-attr]
         assert label == name
