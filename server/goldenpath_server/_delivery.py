@@ -183,7 +183,9 @@ class Delivery:
                        serving_env={**self._serving_env(environment), **(
                            self.environments.get(environment).monitoring.serving_env(
                                environment) if model else {})},
-                       parity=self.artifacts.parity_case(release.digest) if model else None)
+                       parity=self.artifacts.parity_case(release.digest) if model else None,
+                       metrics=None if model else self.environments.get(
+                           environment).monitoring.app_metrics.model_dump())
 
     def _unknown_log_columns(self, release: ReleaseRow, environment: str) -> list[str]:
         """Columns the environment's inference log drops or hashes that a table model's

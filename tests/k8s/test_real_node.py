@@ -400,6 +400,45 @@ def test_app_release_of_an_image_built_here_answers_through_the_same_template(
     wait_for("the app's burn-rate gauge from its own counters", burning, timeout=60)
 
 
+def test_an_app_canary_on_the_real_node_is_judged_on_the_counters_the_app_exports(
+        real_server: Any, kube_cluster: Any, undeploy: list[tuple[str, str]]) -> None:
+    """An app's variants are measured on the counters each of its pods exports
+    (monitoring.app_metrics), as a model's on its runtime's: the step passes on both
+    variants' measurements, not on a person."""
+    image = kube_cluster.images["app"]
+    undeploy.append(("hello-canary", REAL))
+    first = goldenpath.release_app("hello-canary", image, port=8080, team="shop", env=REAL,
+                                   resources=RESOURCES)
+    route = _kube.route(first.url)
+    assert route is not None
+    stop = threading.Event()
+
+    def traffic() -> None:  # through the API server's service proxy: a pod per request
+        while not stop.is_set():
+            try:
+                requests.get(f"{first.url}/hello", timeout=10, **route.requests_options())
+            except requests.RequestException:
+                pass
+
+    sender = threading.Thread(target=traffic, daemon=True)
+    sender.start()
+    try:
+        second = goldenpath.release_app("hello-canary", image, port=8080, team="shop")
+        c = Client()
+        after = c.last_seq("hello-canary")
+        c.deploy(second["id"], REAL, strategy="canary")
+        c.wait("hello-canary", REAL, after=after, timeout=240, release_id=second["id"])
+    finally:
+        stop.set()
+        sender.join(timeout=30)
+    state = goldenpath.get("hello-canary", REAL).rollout().state
+    assert state.state == "succeeded", state.message
+    judged = state.windows[0]
+    assert judged.verdict == "pass", judged.reasons
+    assert judged.candidate.requests >= 5 and judged.stable.requests >= 1
+    assert goldenpath.get("hello-canary", REAL).release_id == second["id"]
+
+
 def test_pods_on_the_real_node_reach_only_the_node_network(
         real_server: Any, kube_cluster: Any, kube_api: k8s.ApiClient) -> None:
     """Pods get their bridge's /24 and no default route: nothing they send leaves the machine."""

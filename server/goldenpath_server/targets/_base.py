@@ -49,6 +49,9 @@ class Rollout:
     serving_env: dict[str, str] = field(default_factory=dict)
     # the notebook's sample and predictions ({"inputs", "outputs"}) to replay before traffic
     parity: dict[str, Any] | None = None
+    # an app's request counters: {path, requests, duration, status_label} (monitoring's
+    # app_metrics); None: a model's, its serving runtime's own
+    metrics: dict[str, str] | None = None
 
     @property
     def key(self) -> str:

@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any, cast
 from kubernetes.client.exceptions import ApiException
 
 from goldenpath_server.targets._base import Progress, Rollout, TargetError
-from goldenpath_server.targets._pod_metrics import Counters, pod_counters, window_of
+from goldenpath_server.targets._pod_metrics import (
+    BENTOML,
+    Counters,
+    Scrape,
+    pod_counters,
+    window_of,
+)
 from goldenpath_server.targets._pod_parity import replay_sample
 from goldenpath_server.targets._pods import api_message
 from goldenpath_server.targets._template import (
@@ -78,6 +84,7 @@ class Delivery:
         self._windows: dict[str, float] = {}  # rollout key -> when its window began
         # (rollout key, Deployment) -> each pod's counters at the window's start
         self._readings: dict[tuple[str, str], dict[str, Counters]] = {}
+        self._sources: dict[str, tuple[int, Scrape]] = {}  # rollout key -> counters port, names
 
     @property
     def _gateway(self) -> str:
@@ -105,6 +112,9 @@ class Delivery:
             t._watch(rollout, progress, name + CANARY_SUFFIX)
             parity = replay_sample(t.core, t._call, t.settings.namespace, rollout,
                                    progress) if rollout.parity else None
+        # where each variant's counters are: a model's runtime's, or what the app exports
+        self._sources[rollout.key] = (MODEL_PORT, BENTOML) if rollout.metrics is None else (
+            rollout.port, Scrape(endpoint=None, **rollout.metrics))
         self.window(rollout.key)  # the first window starts now, after the parity replay
         ns, preview = t.settings.namespace, name + PREVIEW_SUFFIX
         state = {"name": name + CANARY_SUFFIX, "namespace": ns, "service": name,
@@ -157,12 +167,13 @@ class Delivery:
         began = self._windows.get(key, now)
         self._windows[key] = now
         name = key.rsplit(".", 1)[0]
+        port, scrape = self._sources.get(key, (MODEL_PORT, BENTOML))
         variants = []
         with self._lock, self.t._translate_errors():
             for deployment in (name, name + CANARY_SUFFIX):
                 release = self._release_label(deployment)
                 read = pod_counters(self.t.api, self.t.core, self.t.settings.namespace,
-                                    release, MODEL_PORT) if release else {}
+                                    release, port, scrape) if release else {}
                 before = self._readings.get((key, deployment))
                 self._readings[(key, deployment)] = read
                 variants.append(window_of(read, before).summary() if before is not None
