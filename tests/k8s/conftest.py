@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -153,6 +154,27 @@ def cluster_policies(kube_cluster: Cluster | ExternalCluster, kube_api: k8s.ApiC
         _sentinel("shop", {}), "goldenpath-require-limits"))
     wait_for("require-team-label in force", lambda: denied(
         _sentinel("", {"cpu": "1", "memory": "1Gi"}), "goldenpath-require-team-label"))
+
+
+@pytest.fixture(scope="session")
+def real_server(kube_cluster: Cluster | ExternalCluster, cluster_policies: None,
+                kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The promotion server of the real-node tests (tests/k8s/_real_node.py), the SDK and
+    $KUBECONFIG pointed at it and the cluster while they run."""
+    from tests.k8s._real_node import serve_real_node
+
+    yield from serve_real_node(kube_cluster, kubeconfig, tmp_path_factory.mktemp("real-node"))
+
+
+@pytest.fixture
+def undeploy(real_server: Any, kube_api: k8s.ApiClient) -> Iterator[list[tuple[str, str]]]:
+    """(service, environment)s a test adds to be removed after it, their pods gone before
+    the next test starts."""
+    from tests.k8s._real_node import remove_services
+
+    services: list[tuple[str, str]] = []
+    yield services
+    remove_services(services, kube_api)
 
 
 @pytest.hookimpl(hookwrapper=True)
