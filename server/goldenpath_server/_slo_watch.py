@@ -57,9 +57,12 @@ class SloWatch:
             return
         if not reading:
             return
+        before = self._readings.get(key, {})
         total = self._totals[key] = self._totals.get(key, Counters()).add(
-            window_of(reading, self._readings.get(key, {})))
-        self._readings[key] = reading
+            window_of(reading, before))
+        # a pod that did not answer this time keeps its last reading: when it answers
+        # again only what it counted since then is new
+        self._readings[key] = {**before, **reading}
         horizon = max(WINDOWS.values()) * config.slo_window_scale * 1.1
         samples = self._samples.setdefault(key, deque())
         now = time.time()

@@ -117,3 +117,24 @@ def test_bad_objectives_say_what_to_write(raw: dict, says: str) -> None:
     with pytest.raises(ConfigurationError, match=says) as caught:
         parse_objectives(raw)
     assert caught.value.hint
+
+
+def test_a_pod_that_misses_a_reading_is_not_counted_twice() -> None:
+    """SloWatch adds what each process counted since its last reading: a pod that does not
+    answer one tick (starting, busy, the API server's proxy away) counts once when it does."""
+    from goldenpath_server._slo_watch import SloWatch
+    from goldenpath_server.monitoring._config import MonitoringConfig
+    from goldenpath_server.targets._pod_metrics import Counters
+
+    readings = iter([
+        {"a": Counters(100, 0), "b": Counters(50, 0)},
+        {"a": Counters(110, 0)},                       # b did not answer
+        {"a": Counters(120, 0), "b": Counters(60, 0)},  # b: 10 more since its last reading
+        {"a": Counters(5, 0), "b": Counters(70, 0)},    # a restarted: 5 since its start
+    ])
+    watch = SloWatch(store=None)  # type: ignore[arg-type]  # healthy: nothing to write
+    totals = []
+    for _ in range(4):
+        watch.sample("svc", "dev", "r1", lambda: next(readings), MonitoringConfig())
+        totals.append(watch._samples[("svc", "dev")][-1].requests)
+    assert totals == [150, 160, 180, 195]

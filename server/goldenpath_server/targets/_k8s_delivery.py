@@ -175,7 +175,8 @@ class Delivery:
                 read = pod_counters(self.t.api, self.t.core, self.t.settings.namespace,
                                     release, port, scrape) if release else {}
                 before = self._readings.get((key, deployment))
-                self._readings[(key, deployment)] = read
+                # a pod that did not answer keeps its last reading (counted once)
+                self._readings[(key, deployment)] = {**(before or {}), **read}
                 variants.append(window_of(read, before).summary() if before is not None
                                 else dict(_EMPTY))
         return {"seconds": round(now - began, 3), "stable": variants[0],
