@@ -188,8 +188,8 @@ current-context: goldenpath
 EOF
   # resolvConf "": pods get no name server (nothing outside the machine to resolve).
   # Eviction thresholds low and image GC off: a test machine's disk is not the node's to
-# protect, and the images were loaded at start (nothing could pull them back: the pause
-# image the kubelet deleted on a full disk failed every pod after it).
+  # protect, and the images were loaded at start (nothing could pull them back: the pause
+  # image the kubelet deleted on a full disk failed every pod after it).
   cat > "$NODE_DIR/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration

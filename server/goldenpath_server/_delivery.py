@@ -174,6 +174,7 @@ class Delivery:
     def _rollout(self, release: ReleaseRow, service: str, environment: str,
                  team: str) -> Rollout:
         model = release.kind == "model"
+        monitoring = self.environments.get(environment).monitoring
         return Rollout(service=service, environment=environment, release_id=release.id,
                        kind=release.kind, digest=release.digest, image=release.image,
                        team=team,
@@ -181,11 +182,9 @@ class Delivery:
                        port=int(release.spec.get("port", 3000)), spec=release.spec,
                        # and, for models, what the runtime's inference log keeps
                        serving_env={**self._serving_env(environment), **(
-                           self.environments.get(environment).monitoring.serving_env(
-                               environment) if model else {})},
+                           monitoring.serving_env(environment) if model else {})},
                        parity=self.artifacts.parity_case(release.digest) if model else None,
-                       metrics=None if model else self.environments.get(
-                           environment).monitoring.app_metrics.model_dump())
+                       metrics=None if model else monitoring.app_metrics.model_dump())
 
     def _unknown_log_columns(self, release: ReleaseRow, environment: str) -> list[str]:
         """Columns the environment's inference log drops or hashes that a table model's

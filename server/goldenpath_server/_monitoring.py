@@ -42,7 +42,7 @@ from goldenpath_server.monitoring._report import render_html
 from goldenpath_server.monitoring._windows import aware as _aware
 from goldenpath_server.monitoring._windows import next_window
 from goldenpath_server.targets._inference_pull import PullFailed, Source
-from goldenpath_server.targets._pod_metrics import BENTOML, Scrape
+from goldenpath_server.targets._pod_metrics import Scrape, scrape_for
 from goldenpath_server.targets._template import MODEL_PORT
 from goldenpath_serving._profile import columns_of_payload, output_column
 from goldenpath_serving._schema import Schema, SchemaError
@@ -125,8 +125,7 @@ class Monitoring:
                 self._pull(service, environment, watched, dict(state or {}))
                 self._retain(service, environment, config, watched)
                 self._judge(service, environment, release_id, config)
-            scrape = BENTOML if kind == "model" else Scrape(
-                endpoint=None, **config.app_metrics.model_dump())  # what apps export
+            scrape = scrape_for(None if kind == "model" else config.app_metrics.model_dump())
             self.slos.sample(service, environment, release_id, self._counters(
                 environment, dict(state or {}), release_id, scrape,
                 int((spec or {}).get("port", MODEL_PORT))), config)

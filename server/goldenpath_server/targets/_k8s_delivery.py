@@ -35,6 +35,7 @@ from goldenpath_server.targets._pod_metrics import (
     Counters,
     Scrape,
     pod_counters,
+    scrape_for,
     window_of,
 )
 from goldenpath_server.targets._pod_parity import replay_sample
@@ -44,6 +45,7 @@ from goldenpath_server.targets._template import (
     MODEL_PORT,
     PREVIEW_SUFFIX,
     VARIANT,
+    container_port,
     http_route,
     public_url_of,
     render,
@@ -113,8 +115,7 @@ class Delivery:
             parity = replay_sample(t.core, t._call, t.settings.namespace, rollout,
                                    progress) if rollout.parity else None
         # where each variant's counters are: a model's runtime's, or what the app exports
-        self._sources[rollout.key] = (MODEL_PORT, BENTOML) if rollout.metrics is None else (
-            rollout.port, Scrape(endpoint=None, **rollout.metrics))
+        self._sources[rollout.key] = (container_port(rollout), scrape_for(rollout.metrics))
         self.window(rollout.key)  # the first window starts now, after the parity replay
         ns, preview = t.settings.namespace, name + PREVIEW_SUFFIX
         state = {"name": name + CANARY_SUFFIX, "namespace": ns, "service": name,

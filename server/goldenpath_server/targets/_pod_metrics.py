@@ -38,6 +38,12 @@ class Scrape:
 BENTOML = Scrape()
 
 
+def scrape_for(app_metrics: dict[str, str] | None) -> Scrape:
+    """A model's counters (`None`: its runtime's own), or the ones an app exports, named by
+    its environment's monitoring.app_metrics (any endpoint)."""
+    return BENTOML if app_metrics is None else Scrape(endpoint=None, **app_metrics)
+
+
 @dataclass
 class Counters:
     """Cumulative counts of one process (or a sum of several)."""

@@ -22,10 +22,9 @@ def replay_sample(core: Any, call: Callable[..., Any], namespace: str, rollout: 
     proxy: the result (verified evidence), TargetError(parity_failed) on a mismatch, or
     None when no pod can be reached (KWOK's fake nodes run no container)."""
     assert rollout.parity is not None
-    ns, case = namespace, rollout.parity
-    checked = 0
-    for pod in running_pods(core, ns, rollout.release_id):
-        path = f"/api/v1/namespaces/{ns}/pods/{pod.metadata.name}:{MODEL_PORT}/proxy/predict"
+    case, checked = rollout.parity, 0
+    for pod in running_pods(core, namespace, rollout.release_id):
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod.metadata.name}:{MODEL_PORT}/proxy/predict"
         try:
             answer = call("POST", path, body={"inputs": case["inputs"]},
                           content_type="application/json")

@@ -98,12 +98,17 @@ def labels_of(rollout: Rollout) -> dict[str, str]:
     }
 
 
+def container_port(rollout: Rollout) -> int:
+    """The port the release's container serves on: the runtime's for a model."""
+    return MODEL_PORT if rollout.kind == "model" else rollout.port
+
+
 def render(rollout: Rollout, settings: TemplateSettings) -> list[dict[str, Any]]:
     """All objects for `rollout`, ready for server-side apply."""
     name = rollout.service
     labels = labels_of(rollout)
     selector = {"app.kubernetes.io/name": name}
-    port = MODEL_PORT if rollout.kind == "model" else rollout.port
+    port = container_port(rollout)
     meta = {"name": name, "namespace": settings.namespace, "labels": labels}
     public = public_url_of(name, rollout.environment, settings)
     ingress = [_ingress(meta, public, settings.ingress_class)] if public else []
