@@ -283,9 +283,11 @@ def _register_local_code(pickled: bytes) -> list[Any]:
     for name in _pickle_modules(pickled):
         module = sys.modules.get(name)
         path = getattr(module, "__file__", None)
-        if module is None or path is None or name in ("goldenpath", "goldenpath_serving"):
+        # a namespace package (a folder of helpers without __init__.py) has only __path__
+        paths = [path] if path else list(getattr(module, "__path__", []))
+        if module is None or not paths or name in ("goldenpath", "goldenpath_serving"):
             continue
-        if not any(os.path.abspath(path).startswith(root) for root in installed):
+        if not any(os.path.abspath(p).startswith(root) for p in paths for root in installed):
             cloudpickle.register_pickle_by_value(module)
             registered.append(module)
     return registered

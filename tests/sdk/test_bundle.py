@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import tarfile
 from pathlib import Path
 
@@ -92,3 +93,26 @@ def test_the_runtime_replay_shows_what_differed(tmp_path: Path) -> None:
 def test_invalid_name_is_refused_before_building(tmp_path: Path) -> None:
     with pytest.raises(errors.InvalidInput, match="invalid service name"):
         build_bundle(Noisy(), "Bad Name!", np.ones((2, 2)), tmp_path)
+
+
+def test_a_model_from_a_namespace_package_next_to_the_notebook_travels_by_value(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # helpers/ without __init__.py: the package has __path__ but no __file__
+    (tmp_path / "gp_ns_helpers").mkdir()
+    (tmp_path / "gp_ns_helpers" / "models.py").write_text(
+        "import numpy as np\n\n\n"
+        "class Constant:\n"
+        "    def predict(self, X):\n"
+        "        return np.full(len(X), 7.0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        from gp_ns_helpers.models import Constant  # type: ignore[import-not-found]
+
+        bundle = build_bundle(Constant(), "ns-helpers", np.ones((3, 2)), tmp_path)
+    finally:
+        sys.modules.pop("gp_ns_helpers.models", None)
+        sys.modules.pop("gp_ns_helpers", None)
+    assert bundle.answer == {"predictions": [7.0, 7.0, 7.0]}
+    # replay loads it in a fresh interpreter without tmp_path on sys.path: by reference it
+    # would fail with "No module named 'gp_ns_helpers'"
+    assert replay(bundle.archive) == 3
