@@ -27,4 +27,4 @@ lint:          ## ruff and mypy over every package (CI runs both)
 	.venv/bin/mypy $(MYPY_PATHS)
 
 MYPY_PATHS = sdk/goldenpath sdk/goldenpath_api server/goldenpath_server serving/goldenpath_serving \
-	jupyter_ext/goldenpath_jupyter
+	serving/goldenpath_router jupyter_ext/goldenpath_jupyter

@@ -4,7 +4,7 @@ Two real serving processes of the same model (gp.deploy'd twice through one embe
 promotion server: `stable` and `candidate`), then POST /predict at 32 clients (wrk) through:
   direct          the stable serving process itself
   relay           the local target's TCP relay (targets/_forwarder.py), in this process
-  router w=0      targets/_router.py, Split(weight=0.0): every request answered by the stable
+  router w=0      goldenpath_router, Split(weight=0.0): every request answered by the stable
   router w=0.5    half the requests answered by the candidate; each of those also copied to the
                   stable and compared (compare=True, the default)
   router w=0.5 nc the same without the copies (compare=False)
@@ -49,8 +49,8 @@ from _common import (  # noqa: E402
 from _models import one_row, train  # noqa: E402
 from bench_serving import wrk  # noqa: E402
 
+from goldenpath_router import Router, Split  # noqa: E402
 from goldenpath_server.targets._forwarder import Forwarders  # noqa: E402
-from goldenpath_server.targets._router import Router, Split  # noqa: E402
 
 TARGET_VS_RELAY = 0.9  # router throughput at 32 clients >= 90% of the relay's
 CASES = {

@@ -19,7 +19,7 @@ export GOLDENPATH_PROMETHEUS="$(scripts/install-prometheus.sh)"
 .venv/bin/ruff check sdk server serving tests bench
 # types: every package, clean (the same paths as `make lint`)
 .venv/bin/mypy sdk/goldenpath sdk/goldenpath_api server/goldenpath_server \
-  serving/goldenpath_serving jupyter_ext/goldenpath_jupyter
+  serving/goldenpath_serving serving/goldenpath_router jupyter_ext/goldenpath_jupyter
 .venv/bin/python -m pytest tests notebooks --nbval-lax --nbval-current-env \
   --ignore=tests/jupyter_ext -p no:cacheprovider "$@"
 if [ -x jupyter_ext/scripts/test.sh ]; then jupyter_ext/scripts/test.sh; fi

@@ -125,7 +125,7 @@ context() {
   local variant="$1" dir="$2"
   case "$variant" in
     runtime | runtime-torch)
-      cp -r "$REPO/serving/goldenpath_serving" "$dir/"
+      cp -r "$REPO/serving/goldenpath_serving" "$REPO/serving/goldenpath_router" "$dir/"
       find "$dir" -name __pycache__ -prune -exec rm -rf {} +
       pins "${RUNTIME_PKGS[@]}" > "$dir/requirements.txt"
       [[ "$variant" == runtime-torch ]] && pins torch >> "$dir/requirements.txt"
@@ -163,9 +163,11 @@ pip_conf() {
 key() {
   case "$1" in
     runtime) hash_of "$FORMAT" "$2" "$REPO/serving/Dockerfile" "$REPO/serving/goldenpath_serving" \
+      "$REPO/serving/goldenpath_router" \
       "$(pins "${RUNTIME_PKGS[@]}" "${RUNTIME_NODEPS[@]}")" ;;
     runtime-torch) hash_of "$FORMAT" "$2" "$REPO/serving/Dockerfile" \
-      "$REPO/serving/goldenpath_serving" "${GOLDENPATH_TORCH_INDEX_URL:-}" \
+      "$REPO/serving/goldenpath_serving" "$REPO/serving/goldenpath_router" \
+      "${GOLDENPATH_TORCH_INDEX_URL:-}" \
       "$(pins "${RUNTIME_PKGS[@]}" "${RUNTIME_NODEPS[@]}" torch)" ;;
     app) hash_of "$FORMAT" "$2" "$HERE/app" ;;
     pause) hash_of "$FORMAT" "$HERE/pause" ;;

@@ -92,7 +92,7 @@ class Counters:
         return lower
 
     def summary(self) -> dict[str, Any]:
-        """The shape of the local router's per-variant window (targets/_router_metrics)."""
+        """The shape of the local router's per-variant window (goldenpath_router._metrics)."""
         return {"requests": int(self.requests), "errors": int(self.errors),
                 "error_rate": self.errors / self.requests if self.requests else None,
                 "latency_ms": {f"p{q}": None if (s := self.quantile(q / 100)) is None

@@ -22,6 +22,7 @@ from typing import Any
 import psutil
 import requests
 
+from goldenpath_router import Router, Split
 from goldenpath_server.targets import _parity
 from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
 from goldenpath_server.targets._containers import INSTALL, Podman, podman_problem
@@ -29,7 +30,6 @@ from goldenpath_server.targets._forwarder import Forwarders
 from goldenpath_server.targets._inference_pull import Source, http_source
 from goldenpath_server.targets._pod_metrics import Counters, Scrape, process_counters
 from goldenpath_server.targets._processes import _alive, _exit_code, _terminate, free_port
-from goldenpath_server.targets._router import Router, Split
 from goldenpath_server.targets._sandbox import Sandbox, serving_uid
 from goldenpath_server.targets._template import resources_of
 from goldenpath_server.targets._warm import (

@@ -1,6 +1,10 @@
-"""What the router measures (targets/_router.py): each variant's answers in a window
+"""What the router measures (_proxy.py): each variant's answers in a window
 (counts, latencies, the distribution of its predictions) and the answers both variants gave
-to the same requests, compared. Written on the router's event-loop thread only."""
+to the same requests, compared. Written on the router's event-loop thread only.
+
+A window travels as raw() (counts and samples) from each in-cluster router pod to the
+promotion server, which merges them (Window.merge) before it summarizes: percentiles of
+several pods cannot be made from each pod's percentiles."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any
 
 _SAMPLES = 10_000  # latency and value samples kept per variant per window
 _MAX_LABELS = 1_000  # distinct labels per window: free-text outputs must not grow memory
+_PAIRS = ("pairs", "dropped", "labels", "equal", "floats", "diff")  # Window's pair counts
 SKIP: Any = object()  # an answer that is not compared (not 2xx), or a missing element
 
 
@@ -76,6 +81,20 @@ class _Variant:
                         else "(other)"] += 1
         return value
 
+    def raw(self) -> dict[str, Any]:
+        return {"requests": self.requests, "errors": self.errors, "count": self.count,
+                "total": self.total, "latency": list(self.latency),
+                "values": list(self.values), "labels": dict(self.labels)}
+
+    def merge(self, raw: dict[str, Any]) -> None:
+        self.requests += int(raw["requests"])
+        self.errors += int(raw["errors"])
+        self.count += int(raw["count"])
+        self.total += float(raw["total"])
+        self.latency.extend(float(s) for s in raw["latency"])
+        self.values.extend(float(v) for v in raw["values"])
+        self.labels.update({str(k): int(n) for k, n in raw["labels"].items()})
+
     def summary(self) -> dict[str, Any]:
         latency, predictions = sorted(self.latency), dict[str, Any]()
         if self.labels:
@@ -112,6 +131,20 @@ class Window:
                 self.floats, self.diff = self.floats + 1, self.diff + abs(x - y)
             else:
                 self.labels, self.equal = self.labels + 1, self.equal + (x == y)
+
+    def raw(self) -> dict[str, Any]:
+        """Everything measured, as JSON, for merge() in another process."""
+        return {"seconds": time.monotonic() - self.started,
+                "variants": [v.raw() for v in self.variants],
+                **{k: getattr(self, k) for k in _PAIRS}}
+
+    def merge(self, raw: dict[str, Any]) -> None:
+        """Add another router's window of the same period (raw()) to this one."""
+        self.started = min(self.started, time.monotonic() - float(raw["seconds"]))
+        for variant, measured in zip(self.variants, raw["variants"], strict=True):
+            variant.merge(measured)
+        for k in _PAIRS:
+            setattr(self, k, getattr(self, k) + type(getattr(self, k))(raw[k]))
 
     def summary(self) -> dict[str, Any]:
         return {"seconds": round(time.monotonic() - self.started, 3),

@@ -1,0 +1,3 @@
+from goldenpath_router._pod import main
+
+main()
