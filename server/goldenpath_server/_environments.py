@@ -79,8 +79,13 @@ class EnvironmentConfig(BaseModel):
     public_url: str = ""
     ingress_class: str = ""  # kubernetes: that Ingress's class; empty: the cluster default
     # kubernetes: a Gateway API Gateway ("NAME" or "NAMESPACE/NAME"): an HTTPRoute to it
-    # splits and mirrors requests per request in progressive rollouts (shadow needs it)
+    # splits and mirrors requests per request in progressive rollouts
     gateway: str = ""
+    # kubernetes without a gateway: how a progressive rollout splits traffic, by the replica
+    # ratio behind the Service (connections) or by the goldenpath router in front of both
+    # releases (requests; it also compares both answers, for agreement and outcomes).
+    # Shadow goes through the router either way.
+    traffic: Literal["replicas", "router"] = "replicas"
     max_replicas: int = Field(default=4, ge=1)  # kubernetes: the HPA's ceiling per release
     # kubernetes: runtime image variants by a package the bundle pins ({"torch": REF})
     runtime_images: dict[str, str] = Field(default_factory=dict)

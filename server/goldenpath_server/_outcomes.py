@@ -103,10 +103,13 @@ class Outcomes:
                                "rollout routes traffic; the answers are remembered only then")
             rollout_id = row.id
         target = self.environments.target(environment)
-        if not hasattr(target, "answers"):
-            raise Conflict(f"the target of {environment} does not remember answers by request "
-                           "id", "ground truth needs the local target's router for now")
-        answered = target.answers(f"{service}.{environment}", [rid for rid, _ in outcomes])
+        answered = target.answers(f"{service}.{environment}", [rid for rid, _ in outcomes]) \
+            if hasattr(target, "answers") else None
+        if answered is None:
+            raise Conflict(f"nothing remembers the answers of {service} in {environment} by "
+                           "request id: its traffic is split by replicas or a Gateway",
+                           "give the environment `traffic: router` (Kubernetes): the "
+                           "goldenpath router remembers both variants' answers")
         added = {v: empty() for v in VARIANTS}
         for request_id, truth in outcomes:
             for variant, predictions in answered.get(request_id, {}).items():

@@ -1,7 +1,8 @@
 """What the real-node tests share: their environments (namespaces on the real node, one
 whose bundles are tampered with in transit, one whose bundle relay starts late, one guarded by
-SLOs), the promotion server that delivers to them, and the clean-up between tests. The
-fixtures over these are in conftest.py (real_server, undeploy)."""
+SLOs, one whose rollouts go through the goldenpath router), the promotion server that
+delivers to them, and the clean-up between tests. The fixtures over these are in
+conftest.py (real_server, undeploy)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ TAMPERED = "real-tampered"  # the same, but bundles pass a proxy that changes on
 LATE = "real-late"  # the same, but bundles come from a relay that starts late
 LATE_PORT = free_port()
 GUARDED = "real-guarded"  # the same, with SLOs whose hour lasts 5 s, and rollback on a page
+ROUTED = "real-routed"  # the same, its rollouts' requests split by the goldenpath router
 RESOURCES = {"cpu": 0.5, "memory_gb": 1}
 
 
@@ -74,7 +76,15 @@ def serve_real_node(kube_cluster: Any, kubeconfig: Path, tmp: Path) -> Iterator[
                "bundle_base_url": f"http://{gateway}:{LATE_PORT}"},
         GUARDED: {**env, "namespace": kube_cluster.namespace("gp-guarded", real_node=True),
                   "monitoring": {"sample": 0, "slo": {"availability": 0.99},
-                                 "on_breach": "rollback", "slo_window_scale": 0.00139}}}}))
+                                 "on_breach": "rollback", "slo_window_scale": 0.00139}},
+        ROUTED: {**env, "namespace": kube_cluster.namespace("gp-routed", real_node=True),
+                 "traffic": "router",
+                 "delivery": {"shadow": {"hold_s": 3, "min_requests": 10},
+                              "champion_challenger": {"weight": 50, "hold_s": 3,
+                                                      "min_requests": 10,
+                                                      "decide_on": "accuracy",
+                                                      "min_outcomes": 15},
+                              "analysis": {"latency_slack_ms": 250, "min_paired": 10}}}}}))
     server = start_gateway_server(kube_cluster, tmp, {"GOLDENPATH_CONFIG": str(config),
                                                       "GOLDENPATH_ROLLOUT_TIMEOUT_S": "150",
                                                       "GOLDENPATH_MONITOR_INTERVAL_S": "1"})
@@ -93,7 +103,7 @@ def serve_real_node(kube_cluster: Any, kubeconfig: Path, tmp: Path) -> Iterator[
 
 
 NAMESPACES = {REAL: "gp-real", TAMPERED: "gp-tampered", LATE: "gp-late",
-              GUARDED: "gp-guarded"}
+              GUARDED: "gp-guarded", ROUTED: "gp-routed"}
 
 
 def remove_services(services: list[tuple[str, str]], kube_api: k8s.ApiClient) -> None:

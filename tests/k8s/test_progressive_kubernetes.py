@@ -1,12 +1,14 @@
 """Progressive delivery on the Kubernetes target, against the real control plane: the
 candidate's Deployment and preview Service, weights as replica ratios (and the endpoints the
 stable Service really selects), the switch, the abort, a blue-green switch that keeps the old
-release warm, and shadow's HTTPRoute where a Gateway is named. KWOK pods answer no traffic,
+release warm, the goldenpath router in front of both releases, and shadow's HTTPRoute where
+a Gateway is named. KWOK pods answer no traffic,
 so what is measured here is the cluster's objects, not requests."""
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,7 +88,7 @@ def _service(apis: dict[str, Any], name: str) -> Any:
 def _endpoint_releases(apis: dict[str, Any], service: str) -> dict[str, int]:
     """Per release, how many ready pods the Service's EndpointSlices route to (the
     endpoint-slice controller's answer, not our selector's)."""
-    pods = {p.metadata.name: p.metadata.labels["goldenpath.dev/release"]
+    pods = {p.metadata.name: p.metadata.labels.get("goldenpath.dev/release", "router")
             for p in apis["core"].list_namespaced_pod(NAMESPACE).items
             if not p.metadata.deletion_timestamp}
     slices = k8s.DiscoveryV1Api(apis["core"].api_client).list_namespaced_endpoint_slice(
@@ -260,16 +262,64 @@ def test_a_rolling_deploy_while_the_old_release_is_kept_warm_hands_over(
     _routes_to(apis, "bgr", {"r3": 2})
 
 
-def test_shadow_needs_a_gateway(target: KubernetesTarget, kubeconfig: Path) -> None:
-    assert "shadow" not in target.strategies and "canary" in target.strategies
-    with pytest.raises(TargetError) as err:
-        target.split("x.prod", {"name": "x"}, {"service": "x"}, 0.0, True)
-    assert err.value.code == "configuration_error" and "gateway" in err.value.details["hint"]
-    gatewayed = _target(kubeconfig, gateway="gp-gateways/edge")
+def _router_config(apis: dict[str, Any], service: str) -> dict[str, Any]:
+    cm = apis["core"].read_namespaced_config_map(f"{service}-router", NAMESPACE)
+    return dict(json.loads(cm.data["config.json"]))
+
+
+def test_without_a_gateway_the_router_splits_and_copies_requests(
+        namespace: str, kubeconfig: Path, apis: dict[str, Any]) -> None:
+    """`traffic: router`: the goldenpath router's own Deployment from the same template, in
+    front of both releases (the stable Service selects its pods, which the service's own
+    selectors do not); told the weight and each release's ready pods in its ConfigMap; a
+    shadow copies through it (also in an environment that splits by replicas); abort and the
+    switch remove it. KWOK pods run no router: its measurements are the real-node tests'."""
+    t = _target(kubeconfig, traffic="router")
+    by_replicas = _target(kubeconfig)
+    notes, note = _notes()
     try:
-        assert "shadow" in gatewayed.strategies
+        assert "shadow" in t.strategies and "shadow" in by_replicas.strategies
+        stable = t.deploy(_app("rt", 1), {}, note)
+        candidate = t.start_candidate(_app("rt", 2), note)
+        assert t.split("rt.prod", stable, candidate, 0.1, False) == 0.1  # per request
+        router = _deployment(apis, "rt-router")
+        pod = router.spec.template
+        assert pod.metadata.labels["goldenpath.dev/router-for"] == "rt"
+        assert pod.metadata.labels["app.kubernetes.io/name"] == "rt-router"
+        assert "goldenpath.dev/release" not in pod.metadata.labels
+        (container,) = pod.spec.containers
+        assert container.image == RUNTIME and container.args[:3] == ["python", "-m",
+                                                                    "goldenpath_router"]
+        assert container.env[0].value_from.secret_key_ref.name == "rt-router"
+        assert container.ports[0].container_port == 8080  # the service's own port
+        assert _service(apis, "rt").spec.selector == {"goldenpath.dev/router-for": "rt"}
+        config = _router_config(apis, "rt")
+        assert config["split"] == {"weight": 0.1, "mirror": False, "compare": True}
+        assert len(config["stable"]) == 2 and len(config["candidate"]) == 1
+        assert all(port == 8080 for _, port in config["stable"] + config["candidate"])
+        assert _deployment(apis, "rt-canary").spec.replicas == 1
+        t.split("rt.prod", stable, candidate, 0.0, True)  # shadow: all copied, none answered
+        config = _router_config(apis, "rt")
+        assert config["split"]["mirror"] and config["split"]["weight"] == 0.0
+        assert _deployment(apis, "rt-canary").spec.replicas == 2  # the stable's size
+        t.abort(_app("rt", 2), stable, candidate)
+        assert _deployment(apis, "rt-router") is None and _deployment(apis, "rt-canary") is None
+        assert _service(apis, "rt").spec.selector == {"app.kubernetes.io/name": "rt"}
+        _routes_to(apis, "rt", {"r1": 2})
+
+        # an environment that splits by replicas: a canary weighs replicas, a shadow routes
+        stable = by_replicas.deploy(_app("rs", 1), {}, note)
+        candidate = by_replicas.start_candidate(_app("rs", 2), note)
+        by_replicas.split("rs.prod", stable, candidate, 0.0, True)
+        assert _service(apis, "rs").spec.selector == {"goldenpath.dev/router-for": "rs"}
+        live = by_replicas.complete(_app("rs", 2), stable, candidate, 0.0)
+        assert live["name"] == "rs" and _deployment(apis, "rs-router") is None
+        assert apis["core"].list_namespaced_config_map(
+            NAMESPACE, field_selector="metadata.name=rs-router").items == []
+        _routes_to(apis, "rs", {"r2": 2})
     finally:
-        gatewayed.close()
+        t.close()
+        by_replicas.close()
 
 
 def _gateway_crds() -> Path | None:

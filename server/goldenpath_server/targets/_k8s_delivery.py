@@ -10,9 +10,11 @@ The stable Service `<name>` selects by the variant and release labels:
     {name, variant: canary}     the candidate only: the instant switch of complete()
 
 A replica ratio splits connections, not requests (keep-alive clients stay on one variant).
-Where the environment names a Gateway API Gateway, the service's HTTPRoute splits requests
-by weight and copies them to the candidate (RequestMirror, for shadow) instead, while the
-stable Service selects the stable release only.
+Requests are split instead, and copied to the candidate (shadow), by the service's HTTPRoute
+where the environment names a Gateway API Gateway (its weights and RequestMirror), or else
+by the goldenpath router as `<name>-router` in front of both releases (_k8s_router.py:
+environments with `traffic: router`, and every shadow), which also compares both answers and
+remembers them for outcomes; the stable Service then selects the router's pods.
 
 complete() brings the candidate to the stable's size, switches the Service to it, then rolls
 the stable Deployment to the candidate's spec and removes `<name>-canary` (the "handover");
@@ -29,7 +31,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from kubernetes.client.exceptions import ApiException
 
+from goldenpath_router import Split
 from goldenpath_server.targets._base import Progress, Rollout, TargetError
+from goldenpath_server.targets._k8s_router import ClusterRouter
 from goldenpath_server.targets._pod_metrics import (
     BENTOML,
     Counters,
@@ -75,8 +79,8 @@ def _quiet(_: str) -> None:
 
 
 class Delivery:
-    """Canary, champion/challenger, blue-green (and shadow, through a Gateway) for one
-    KubernetesTarget: the methods the progression engine calls, and the settling of a
+    """Canary, champion/challenger, blue-green and shadow for one KubernetesTarget: the
+    methods the progression engine calls, and the settling of a
     blue-green switch that kept the old release warm."""
 
     def __init__(self, target: KubernetesTarget) -> None:
@@ -87,6 +91,7 @@ class Delivery:
         # (rollout key, Deployment) -> each pod's counters at the window's start
         self._readings: dict[tuple[str, str], dict[str, Counters]] = {}
         self._sources: dict[str, tuple[int, Scrape]] = {}  # rollout key -> counters port, names
+        self.router = ClusterRouter(target)
 
     @property
     def _gateway(self) -> str:
@@ -129,23 +134,25 @@ class Delivery:
     def split(self, key: str, state: dict[str, Any], candidate: dict[str, Any],
               weight: float, mirror: bool) -> float:
         """`weight` of the traffic to the candidate: as its share of the replicas behind
-        the stable Service, or (with a Gateway) as the HTTPRoute's weights; at weight 0
-        (blue-green preview, shadow) the candidate runs at the stable's size, unselected.
-        Returns the weight in effect (a replica ratio rounds)."""
+        the stable Service, or per request (the HTTPRoute's weights with a Gateway, else the
+        router's); at weight 0 (blue-green preview, shadow) the candidate runs at the
+        stable's size, unselected. Returns the weight in effect (a replica ratio rounds)."""
         name = str(candidate.get("service") or state["name"])
-        if mirror and not self._gateway:
-            raise TargetError("a shadow rollout copies requests to the candidate, which a "
-                              "replica ratio cannot do", code="configuration_error",
-                              details={"hint": "name a Gateway API gateway for the "
-                                               "environment (gateway: NAMESPACE/NAME)"})
         with self._lock, self.t._translate_errors():
+            routed = not self._gateway and (
+                mirror or (weight > 0 and self.t.settings.traffic == "router")
+                or self.router.running(name))
             size = self._replicas(name)
             most = max(size, self.t.settings.max_replicas)
             replicas = size if weight <= 0 else canary_replicas(size, weight, most)
-            effective = weight if self._gateway else \
+            effective = weight if self._gateway or routed else \
                 (replicas / (size + replicas) if weight > 0 else 0.0)
             self._scale(name + CANARY_SUFFIX, replicas, weight, effective)
             stable = str(candidate.get("stable_release_id") or self._release_of(name))
+            if routed:  # the router selects itself
+                self.router.route(key, name, stable, Split(weight=weight, mirror=mirror),
+                                  lambda line: log.info("%s: %s", key, line))
+                return effective
             if self._gateway:
                 percent = round(weight * 100)
                 self._apply_route(name, [(name, 100 - percent),
@@ -160,10 +167,11 @@ class Delivery:
         return effective
 
     def window(self, key: str) -> dict[str, Any]:
-        """Each variant's requests, errors and latency since the last window, from its pods'
-        own counters (read through the API server: the cluster counts no requests per
-        variant without a mesh). The first reading after a server restart only starts the
-        window. No pairs: without a mirror no request reaches both."""
+        """Each variant's requests, errors and latency since the last window: what the
+        router measured, where it routes (with both answers to the same requests compared),
+        else from each variant's pods' own counters (read through the API server: the
+        cluster counts no requests per variant without a mesh; no pairs then). The first
+        reading of the counters after a server restart only starts the window."""
         now = time.monotonic()
         began = self._windows.get(key, now)
         self._windows[key] = now
@@ -171,6 +179,8 @@ class Delivery:
         port, scrape = self._sources.get(key, (MODEL_PORT, BENTOML))
         variants = []
         with self._lock, self.t._translate_errors():
+            if self.router.running(name):
+                return self.router.window(name)
             for deployment in (name, name + CANARY_SUFFIX):
                 release = self._release_label(deployment)
                 read = pod_counters(self.t.api, self.t.core, self.t.settings.namespace,
@@ -183,6 +193,16 @@ class Delivery:
         return {"seconds": round(now - began, 3), "stable": variants[0],
                 "candidate": variants[1],
                 "paired": {"requests": 0, "dropped": 0, "agreement": None, "mad": None}}
+
+    def answers(self, key: str, request_ids: list[str]) -> dict[str, dict[str, Any]] | None:
+        """What each variant answered to these requests, where the router routes `key`
+        (None: nothing remembers answers, the replica ratio or Gateway routes it)."""
+        name = key.rsplit(".", 1)[0]
+        with self._lock, self.t._translate_errors():
+            if self.router.running(name):
+                return self.router.answers(name, request_ids)
+        # a router environment's rollout before its first split knows none yet
+        return {} if self.t.settings.traffic == "router" and not self._gateway else None
 
     def _end_window(self, key: str) -> None:
         self._windows.pop(key, None)
@@ -206,6 +226,7 @@ class Delivery:
             self._select(name, {NAME: name, VARIANT: "canary"})
             if self._gateway:
                 self._apply_route(name, [(name, 1)])
+            self.router.remove(name)
             if keep_warm_s <= 0:
                 return self._handover(rollout, _quiet)
             old = self._release_of(name)
@@ -229,6 +250,7 @@ class Delivery:
             self._select(name, {NAME: name, RELEASE: stable})
             if self._gateway:
                 self._apply_route(name, [(name, 1)])
+            self.router.remove(name)
             self._remove_candidate(name)
             if self._candidate_gone(name):
                 self._select(name, {NAME: name})
@@ -257,6 +279,7 @@ class Delivery:
             progress(f"switching back to the release kept warm ({stable})" if swapped else
                      f"removing {name}{CANARY_SUFFIX}, left by an earlier rollout")
             self._select(name, {NAME: name, RELEASE: stable})
+            self.router.remove(name)
             self._remove_candidate(name)
             self._candidate_gone(name)
             return None

@@ -21,10 +21,15 @@ MODEL_PORT = 3000
 # which side of a progressive rollout a pod serves: stable (the template's Deployment) or
 # canary (the candidate's, `<name>-canary`, _k8s_delivery.py)
 VARIANT = "goldenpath.dev/variant"
-CANARY_SUFFIX, PREVIEW_SUFFIX = "-canary", "-preview"
+CANARY_SUFFIX, PREVIEW_SUFFIX, ROUTER_SUFFIX = "-canary", "-preview", "-router"
+# the pods of the router in front of a service (`<name>-router`, _k8s_router.py): not
+# labelled with the service's name, which its Deployment, Service and PDB select by
+ROUTER_FOR = "goldenpath.dev/router-for"
+ROUTER_CONFIG = "/etc/goldenpath-router/config.json"
 DEFAULT_RESOURCES = {"cpu": 0.25, "memory_gb": 0.5, "gpu": 0}
 # kinds the template creates, in apply order; deletion touches exactly these
-KINDS = (("v1", "ServiceAccount"), ("v1", "Service"), ("apps/v1", "Deployment"),
+KINDS = (("v1", "ServiceAccount"), ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Service"),
+         ("apps/v1", "Deployment"),
          ("policy/v1", "PodDisruptionBudget"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
          ("networking.k8s.io/v1", "NetworkPolicy"), ("networking.k8s.io/v1", "Ingress"),
          ("gateway.networking.k8s.io/v1", "HTTPRoute"))
@@ -47,8 +52,12 @@ class TemplateSettings:
     runtime_images: dict[str, str] = field(default_factory=dict)
     # A Gateway API Gateway ("NAME" or "NAMESPACE/NAME") users reach services through: the
     # template adds an HTTPRoute to it, whose weights and RequestMirror filter split and
-    # copy requests in progressive rollouts (shadow needs it). Empty: no HTTPRoute.
+    # copy requests in progressive rollouts. Empty: no HTTPRoute.
     gateway: str = ""
+    # Without a Gateway, how a progressive rollout splits traffic: "replicas" (a replica
+    # ratio behind the stable Service: connections) or "router" (the goldenpath router as
+    # `<name>-router` in front of both releases: requests). Shadow takes the router anyway.
+    traffic: str = "replicas"
 
 
 def runtime_image_for(rollout: Rollout, settings: TemplateSettings) -> str:
@@ -179,6 +188,58 @@ def http_route(meta: dict[str, Any], public_url: str, gateway: str,
         spec["hostnames"] = [host]
     return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
             "metadata": meta, "spec": spec}
+
+
+def render_router(name: str, labels: dict[str, str], port: int, settings: TemplateSettings,
+                  config: str, key: str) -> list[dict[str, Any]]:
+    """The router in front of a service's two releases, from the same template: its key
+    (Secret), what it routes to (ConfigMap, `config` as goldenpath_router reads it), its
+    Deployment on the serving runtime's image (pods labelled ROUTER_FOR only) and the
+    NetworkPolicy that lets clients reach it on the service's port."""
+    router = name + ROUTER_SUFFIX
+    meta = {"name": router, "namespace": settings.namespace, "labels": labels}
+    pods = {k: v for k, v in labels.items() if k not in ("app.kubernetes.io/name",
+                                                         "goldenpath.dev/release",
+                                                         "app.kubernetes.io/version")}
+    pods.update({"app.kubernetes.io/name": router, ROUTER_FOR: name})
+    size = {"cpu": "200m", "memory": "128Mi"}  # requests == limits: Guaranteed, as serving
+    container = {
+        "name": "router", "image": settings.runtime_image, "imagePullPolicy": "IfNotPresent",
+        "args": ["python", "-m", "goldenpath_router", "--port", str(port),
+                 "--config", ROUTER_CONFIG],
+        "ports": [{"name": "http", "containerPort": port}],
+        "env": [{"name": "GOLDENPATH_ROUTER_KEY",
+                 "valueFrom": {"secretKeyRef": {"name": router, "key": "key"}}}],
+        "readinessProbe": {"httpGet": {"path": "/-/router/ready", "port": port},
+                           "periodSeconds": 2},
+        "livenessProbe": {"tcpSocket": {"port": port}, "initialDelaySeconds": 10,
+                          "periodSeconds": 10},
+        "resources": {"requests": size, "limits": dict(size)},
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": _container_security(),
+        "volumeMounts": [{"name": "config", "mountPath": ROUTER_CONFIG.rsplit("/", 1)[0],
+                          "readOnly": True}]}
+    spec = {"serviceAccountName": name, "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [container],
+            "volumes": [{"name": "config", "configMap": {"name": router}}]}
+    return [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+         "stringData": {"key": key}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+         "data": {"config.json": config}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+         "spec": {"replicas": settings.replicas, "selector": {"matchLabels": {ROUTER_FOR: name}},
+                  "progressDeadlineSeconds": 120,
+                  "strategy": {"type": "RollingUpdate",
+                               "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                  "template": {"metadata": {"labels": pods}, "spec": spec}}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": meta,
+         "spec": {"podSelector": {"matchLabels": {ROUTER_FOR: name}},
+                  "policyTypes": ["Ingress"],
+                  "ingress": [{"ports": [{"port": port, "protocol": "TCP"}]}]}},
+    ]
 
 
 def _ingress(meta: dict[str, Any], public_url: str, ingress_class: str) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 apply (one field manager), then a real rollout watch until Available or a clear reason;
 then, for models, the server replays the notebook's sample against every new pod through
 the API server's pod proxy (its own parity check, verified evidence for the environment).
-Progressive rollouts (canary, blue-green, champion/challenger; shadow through a Gateway API
-gateway) run a second Deployment beside the stable one: _k8s_delivery.py.
+Progressive rollouts (canary, blue-green, champion/challenger, shadow) run a second
+Deployment beside the stable one (_k8s_delivery.py), and the goldenpath router in front of
+both where requests are split or copied without a Gateway (_k8s_router.py).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def cast_pod(pod: Any) -> Any:
 
 
 UNREACHABLE_GRACE_S = 5.0
-_PLURALS = {"ServiceAccount": "serviceaccounts", "Service": "services",
+_PLURALS = {"ServiceAccount": "serviceaccounts", "Secret": "secrets",
+            "ConfigMap": "configmaps", "Service": "services",
             "Deployment": "deployments", "PodDisruptionBudget": "poddisruptionbudgets",
             "HorizontalPodAutoscaler": "horizontalpodautoscalers",
             "NetworkPolicy": "networkpolicies", "Ingress": "ingresses",
@@ -69,9 +71,9 @@ class KubernetesTarget:
 
     name = "kubernetes"
     cannot_run: dict[str, str] = {}  # models and apps alike
-    # a replica ratio weighs connections; copying requests (shadow) needs a Gateway's
-    # HTTPRoute: an environment that names one gets "shadow" too (__init__)
-    strategies: tuple[str, ...] = ("rolling", "blue-green", "canary", "champion-challenger")
+    # shadow copies requests: through a Gateway's HTTPRoute, or the goldenpath router
+    strategies: tuple[str, ...] = ("rolling", "blue-green", "canary", "champion-challenger",
+                                   "shadow")
 
     def __init__(self, settings: TemplateSettings, kubeconfig: str = "", context: str = "",
                  rollout_timeout_s: float = 180.0,
@@ -88,8 +90,6 @@ class KubernetesTarget:
         self.core = k8s.CoreV1Api(self.api)
         self._unschedulable: dict[str, float] = {}  # rollout key -> first refused (monotonic)
         self.delivery = Delivery(self)
-        if settings.gateway:
-            self.strategies = (*type(self).strategies, "shadow")
 
     # -- Target interface ----------------------------------------------------------------
     def deploy(self, rollout: Rollout, state: dict[str, Any], progress: Progress
@@ -202,6 +202,10 @@ class KubernetesTarget:
 
     def window(self, key: str) -> dict[str, Any]:
         return self.delivery.window(key)
+
+    def answers(self, key: str, request_ids: list[str]) -> dict[str, dict[str, Any]] | None:
+        """What each variant answered, by request id, where the router routes (outcomes)."""
+        return self.delivery.answers(key, request_ids)
 
     def complete(self, rollout: Rollout, state: dict[str, Any], candidate: dict[str, Any],
                  keep_warm_s: float) -> dict[str, Any]:
