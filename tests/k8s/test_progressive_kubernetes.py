@@ -267,13 +267,19 @@ def _router_config(apis: dict[str, Any], service: str) -> dict[str, Any]:
     return dict(json.loads(cm.data["config.json"]))
 
 
+def _model(service: str, version: int) -> Rollout:
+    return Rollout(service=service, environment="prod", release_id=f"m{version}", kind="model",
+                   digest="sha256:" + str(version) * 64, team="risk")
+
+
 def test_without_a_gateway_the_router_splits_and_copies_requests(
         namespace: str, kubeconfig: Path, apis: dict[str, Any]) -> None:
     """`traffic: router`: the goldenpath router's own Deployment from the same template, in
     front of both releases (the stable Service selects its pods, which the service's own
-    selectors do not); told the weight and each release's ready pods in its ConfigMap; a
-    shadow copies through it (also in an environment that splits by replicas); abort and the
-    switch remove it. KWOK pods run no router: its measurements are the real-node tests'."""
+    selectors do not); told the weight and each release's ready pods in its ConfigMap; an
+    app's requests never copied; a model's shadow copies through it (also where canaries
+    weigh replicas), picked up by a restarted server; abort and the switch remove it. KWOK
+    pods run no router: its measurements are the real-node tests' (test_real_node_routed)."""
     t = _target(kubeconfig, traffic="router")
     by_replicas = _target(kubeconfig)
     notes, note = _notes()
@@ -291,32 +297,46 @@ def test_without_a_gateway_the_router_splits_and_copies_requests(
         assert container.image == RUNTIME and container.args[:3] == ["python", "-m",
                                                                     "goldenpath_router"]
         assert container.env[0].value_from.secret_key_ref.name == "rt-router"
-        assert container.ports[0].container_port == 8080  # the service's own port
+        assert container.ports[0].container_port == 8080  # the app's own port
         assert _service(apis, "rt").spec.selector == {"goldenpath.dev/router-for": "rt"}
         config = _router_config(apis, "rt")
-        assert config["split"] == {"weight": 0.1, "mirror": False, "compare": True}
+        # an app's answers are not compared: the copy would repeat its side effects
+        assert config["split"] == {"weight": 0.1, "mirror": False, "compare": False}
         assert len(config["stable"]) == 2 and len(config["candidate"]) == 1
         assert all(port == 8080 for _, port in config["stable"] + config["candidate"])
         assert _deployment(apis, "rt-canary").spec.replicas == 1
-        t.split("rt.prod", stable, candidate, 0.0, True)  # shadow: all copied, none answered
-        config = _router_config(apis, "rt")
-        assert config["split"]["mirror"] and config["split"]["weight"] == 0.0
-        assert _deployment(apis, "rt-canary").spec.replicas == 2  # the stable's size
+        with pytest.raises(TargetError) as refused:
+            t.split("rt.prod", stable, candidate, 0.0, True)
+        assert "side effects" in str(refused.value) and refused.value.code == \
+            "configuration_error"
         t.abort(_app("rt", 2), stable, candidate)
         assert _deployment(apis, "rt-router") is None and _deployment(apis, "rt-canary") is None
         assert _service(apis, "rt").spec.selector == {"app.kubernetes.io/name": "rt"}
         _routes_to(apis, "rt", {"r1": 2})
 
-        # an environment that splits by replicas: a canary weighs replicas, a shadow routes
-        stable = by_replicas.deploy(_app("rs", 1), {}, note)
-        candidate = by_replicas.start_candidate(_app("rs", 2), note)
+        # canaries weigh replicas here; a model's shadow goes through the router anyway
+        stable = by_replicas.deploy(_model("rs", 1), {}, note)
+        candidate = by_replicas.start_candidate(_model("rs", 2), note)
         by_replicas.split("rs.prod", stable, candidate, 0.0, True)
         assert _service(apis, "rs").spec.selector == {"goldenpath.dev/router-for": "rs"}
-        live = by_replicas.complete(_app("rs", 2), stable, candidate, 0.0)
+        config = _router_config(apis, "rs")
+        assert config["split"] == {"weight": 0.0, "mirror": True, "compare": True}
+        assert _deployment(apis, "rs-canary").spec.replicas == 2  # the stable's size
+        restarted = _target(kubeconfig)  # a new server process: the router's key and
+        try:  # what it was told are read back from the cluster
+            assert restarted.window("rs.prod")["paired"]["requests"] == 0
+            restarted.split("rs.prod", stable, candidate, 0.5, False)
+            assert _router_config(apis, "rs")["split"]["weight"] == 0.5
+            assert _router_config(apis, "rs")["version"] > config["version"]
+            live = restarted.complete(_model("rs", 2), stable, candidate, 0.0)
+        finally:
+            restarted.close()
         assert live["name"] == "rs" and _deployment(apis, "rs-router") is None
         assert apis["core"].list_namespaced_config_map(
             NAMESPACE, field_selector="metadata.name=rs-router").items == []
-        _routes_to(apis, "rs", {"r2": 2})
+        assert apis["core"].list_namespaced_secret(
+            NAMESPACE, field_selector="metadata.name=rs-router").items == []
+        _routes_to(apis, "rs", {"m2": 2})
     finally:
         t.close()
         by_replicas.close()

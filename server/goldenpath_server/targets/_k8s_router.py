@@ -15,6 +15,7 @@ pod's raw window the same way and merges them; the release's addresses are refre
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import secrets
@@ -57,8 +58,20 @@ class ClusterRouter:
     def route(self, rollout_key: str, name: str, stable_release: str, split: Split,
               progress: Progress) -> None:
         """Requests of `name` through its router, split by `split`: the router made (and
-        waited for) if it is not there, told the split, and the Service pointed at it."""
-        port = self._port(name)
+        waited for) if it is not there, told the split, and the Service pointed at it.
+        An app's requests are never copied (a second POST could repeat a side effect), so
+        an app gets no shadow and no comparison of answers, as on the local target."""
+        live = self._service(name)
+        if (live.metadata.labels or {}).get("goldenpath.dev/track") == "app":
+            if split.mirror:
+                raise TargetError("a shadow rollout copies every request to the candidate, "
+                                  "which could repeat an app's side effects",
+                                  code="configuration_error",
+                                  details={"hint": "roll apps out with --strategy canary (or "
+                                                   "blue-green); shadow is for models"})
+            split = dataclasses.replace(split, compare=False)
+        ports = live.spec.ports or []
+        port = int(ports[0].target_port) if ports else 3000  # both releases serve on it
         document = self._document(name, stable_release, port, split)
         if not self.running(name):
             if not self.t.settings.runtime_image:
@@ -66,7 +79,6 @@ class ClusterRouter:
                                   "and this environment names none", code="configuration_error",
                                   details={"hint": "set runtime_image for the environment"})
             self._keys[name] = secrets.token_urlsafe(32)
-            live = self._service(name)
             objects = render_router(name, dict(live.metadata.labels or {}), port,
                                     self.t.settings, json.dumps(document), self._keys[name])
             for obj in objects:
@@ -207,8 +219,3 @@ class ClusterRouter:
     def _service(self, name: str) -> Any:
         return cast(Any, self.t.core.read_namespaced_service(name, self.t.settings.namespace,
                                                              _request_timeout=10))
-
-    def _port(self, name: str) -> int:
-        """The port both releases serve on: the stable Service's target port."""
-        ports = self._service(name).spec.ports or []
-        return int(ports[0].target_port) if ports else 3000
