@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 _ENV_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|Ki|Mi|Gi)?$"  # a Kubernetes CPU or memory amount
 
 
 class MetricThreshold(BaseModel):
@@ -86,6 +87,9 @@ class EnvironmentConfig(BaseModel):
     # releases (requests; it also compares both answers, for agreement and outcomes).
     # Shadow goes through the router either way.
     traffic: Literal["replicas", "router"] = "replicas"
+    # kubernetes: each router pod's CPU and memory (Kubernetes quantities: 500m, 1, 256Mi)
+    router_cpu: str = Field(default="200m", pattern=_QUANTITY)
+    router_memory: str = Field(default="128Mi", pattern=_QUANTITY)
     max_replicas: int = Field(default=4, ge=1)  # kubernetes: the HPA's ceiling per release
     # kubernetes: runtime image variants by a package the bundle pins ({"torch": REF})
     runtime_images: dict[str, str] = Field(default_factory=dict)

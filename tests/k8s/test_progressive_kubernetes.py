@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -340,6 +341,35 @@ def test_without_a_gateway_the_router_splits_and_copies_requests(
     finally:
         t.close()
         by_replicas.close()
+
+
+def test_a_router_that_cannot_start_is_reported_by_its_own_pods_and_users_stay_on_stable(
+        namespace: str, kubeconfig: Path, apis: dict[str, Any]) -> None:
+    """The router's Deployment is watched by its own pods: one no node can take fails the
+    step with the scheduler's reason (not a timeout, not the releases' pods), the Service
+    never left the stable release, and abort removes every object of the router."""
+    t = _target(kubeconfig, traffic="router", router_cpu="64")  # no node has 64 CPUs
+    notes, note = _notes()
+    try:
+        stable = t.deploy(_model("rbad", 1), {}, note)
+        candidate = t.start_candidate(_model("rbad", 2), note)
+        started = time.monotonic()
+        with pytest.raises(TargetError) as err:
+            t.split("rbad.prod", stable, candidate, 0.25, False)
+        assert "unschedulable" in str(err.value) and "Insufficient cpu" in str(err.value)
+        assert time.monotonic() - started < 45  # the watch's timeout is 60 s
+        assert _deployment(apis, "rbad-router").spec.template.spec.containers[0] \
+            .resources.requests["cpu"] == "64"
+        assert _service(apis, "rbad").spec.selector == {"app.kubernetes.io/name": "rbad",
+                                                        "goldenpath.dev/release": "m1"}
+        _routes_to(apis, "rbad", {"m1": 2})
+        t.abort(_model("rbad", 2), stable, candidate)
+        assert _deployment(apis, "rbad-router") is None
+        for listed in (apis["core"].list_namespaced_config_map,
+                       apis["core"].list_namespaced_secret):
+            assert listed(NAMESPACE, field_selector="metadata.name=rbad-router").items == []
+    finally:
+        t.close()
 
 
 def _gateway_crds() -> Path | None:

@@ -67,7 +67,7 @@ def _kubernetes_target(settings: Settings, name: str, env: EnvironmentConfig,
         bundle_base_url=env.bundle_base_url or settings.public_url(),
         replicas=env.replicas, public_url=env.public_url, ingress_class=env.ingress_class,
         runtime_images=dict(env.runtime_images), gateway=env.gateway,
-        traffic=env.traffic,
+        traffic=env.traffic, router_cpu=env.router_cpu, router_memory=env.router_memory,
         max_replicas=env.max_replicas)
     return KubernetesTarget(template, kubeconfig=env.kubeconfig, context=env.context,
                             stopping=stopping, rollout_timeout_s=settings.rollout_timeout_s,

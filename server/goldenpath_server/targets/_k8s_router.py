@@ -89,7 +89,7 @@ class ClusterRouter:
                 self.t._apply(obj, dry_run=False)
             # the watch of the router's Deployment (the Rollout only names it)
             self.t._watch(Rollout(name, "router", stable_release, "model"), progress,
-                          name + ROUTER_SUFFIX)
+                          name + ROUTER_SUFFIX, pods=f"{ROUTER_FOR}={name}")
         else:
             self._tell(name, document)
         self._told[name] = document

@@ -58,6 +58,9 @@ class TemplateSettings:
     # ratio behind the stable Service: connections) or "router" (the goldenpath router as
     # `<name>-router` in front of both releases: requests). Shadow takes the router anyway.
     traffic: str = "replicas"
+    # each router pod's CPU and memory (requests == limits, Kubernetes quantities)
+    router_cpu: str = "200m"
+    router_memory: str = "128Mi"
 
 
 def runtime_image_for(rollout: Rollout, settings: TemplateSettings) -> str:
@@ -202,7 +205,7 @@ def render_router(name: str, labels: dict[str, str], port: int, settings: Templa
                                                          "goldenpath.dev/release",
                                                          "app.kubernetes.io/version")}
     pods.update({"app.kubernetes.io/name": router, ROUTER_FOR: name})
-    size = {"cpu": "200m", "memory": "128Mi"}  # requests == limits: Guaranteed, as serving
+    size = {"cpu": settings.router_cpu, "memory": settings.router_memory}  # Guaranteed
     container = {
         "name": "router", "image": settings.runtime_image, "imagePullPolicy": "IfNotPresent",
         "args": ["python", "-m", "goldenpath_router", "--port", str(port),

@@ -227,10 +227,11 @@ class KubernetesTarget:
                             scrape)
 
     # -- internals -----------------------------------------------------------------------
-    def _watch(self, rollout: Rollout, progress: Progress, name: str = ""
+    def _watch(self, rollout: Rollout, progress: Progress, name: str = "", pods: str = ""
                ) -> dict[str, Any]:
         """Wait until the Deployment (`name`, default the service's) is Available with the
-        new release, or say why not."""
+        new release, or say why not: from its pods (`pods`, a label selector; default the
+        release's)."""
         deadline = time.monotonic() + self.rollout_timeout_s
         last = ""
         unreachable_since: float | None = None
@@ -264,27 +265,27 @@ class KubernetesTarget:
                     and (status.replicas or 0) == want)
             if done:
                 return self._state(rollout)
-            self._raise_if_stuck(rollout, dep)
+            self._raise_if_stuck(rollout, dep, pods)
             time.sleep(0.5)
-        reason = self._pod_problem(rollout) or "pods did not become available"
+        reason = self._pod_problem(rollout, pods=pods) or "pods did not become available"
         raise TargetError(f"rollout of {rollout.service} timed out after "
                           f"{self.rollout_timeout_s:.0f}s: {reason}")
 
-    def _raise_if_stuck(self, rollout: Rollout, dep: Any) -> None:
+    def _raise_if_stuck(self, rollout: Rollout, dep: Any, pods: str = "") -> None:
         for cond in dep.status.conditions or []:
             if cond.type == "Progressing" and cond.reason == "ProgressDeadlineExceeded":
-                problem = self._pod_problem(rollout) or cond.message
+                problem = self._pod_problem(rollout, pods=pods) or cond.message
                 raise TargetError(f"rollout stalled (ProgressDeadlineExceeded): {problem}")
-        problem = self._pod_problem(rollout, fatal_only=True)
+        problem = self._pod_problem(rollout, fatal_only=True, pods=pods)
         if problem:
             raise TargetError(problem)
 
-    def _pod_problem(self, rollout: Rollout, fatal_only: bool = False) -> str:
-        pods = self.core.list_namespaced_pod(
-            self.settings.namespace, _request_timeout=10,
-            label_selector=f"goldenpath.dev/release={rollout.release_id},"
-                           f"app.kubernetes.io/name={rollout.service}").items
-        for pod in map(cast_pod, pods):
+    def _pod_problem(self, rollout: Rollout, fatal_only: bool = False, pods: str = "") -> str:
+        selector = pods or (f"goldenpath.dev/release={rollout.release_id},"
+                            f"app.kubernetes.io/name={rollout.service}")
+        found = self.core.list_namespaced_pod(self.settings.namespace, _request_timeout=10,
+                                              label_selector=selector).items
+        for pod in map(cast_pod, found):
             # An init container that failed (fetch-bundle: digest mismatch, a pin the image
             # lacks) fails the same way on every retry: report it at once, with its message.
             for status in pod.status.init_container_statuses or []:
