@@ -310,6 +310,7 @@ def test_without_a_gateway_the_router_splits_and_copies_requests(
             t.split("rt.prod", stable, candidate, 0.0, True)
         assert "side effects" in str(refused.value) and refused.value.code == \
             "configuration_error"
+        assert _deployment(apis, "rt-canary").spec.replicas == 1  # refused before a change
         t.abort(_app("rt", 2), stable, candidate)
         assert _deployment(apis, "rt-router") is None and _deployment(apis, "rt-canary") is None
         assert _service(apis, "rt").spec.selector == {"app.kubernetes.io/name": "rt"}

@@ -27,6 +27,15 @@ class TargetError(Exception):
         self.state = state or {}
 
 
+def app_shadow_refused() -> TargetError:
+    """Why an app is not shadowed, on every target: its requests are never copied, since a
+    second POST could repeat a side effect (an order, a payment)."""
+    return TargetError("a shadow rollout copies every request to the candidate, which could "
+                       "repeat an app's side effects", code="configuration_error",
+                       details={"hint": "roll apps out with --strategy canary (or "
+                                        "blue-green); shadow is for models"})
+
+
 class RolloutInterrupted(Exception):
     """The server is shutting down mid-rollout; the next start follows the rollout up."""
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from kubernetes.client.exceptions import ApiException
 
 from goldenpath_router import Split
-from goldenpath_server.targets._base import Progress, Rollout, TargetError
+from goldenpath_server.targets._base import Progress, Rollout, TargetError, app_shadow_refused
 from goldenpath_server.targets._k8s_router import ClusterRouter
 from goldenpath_server.targets._pod_metrics import (
     BENTOML,
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from goldenpath_server.targets.kubernetes import KubernetesTarget
 
 log = logging.getLogger("goldenpath.server")
-NAME, RELEASE = "app.kubernetes.io/name", "goldenpath.dev/release"
+NAME, RELEASE, TRACK = "app.kubernetes.io/name", "goldenpath.dev/release", "goldenpath.dev/track"
 GONE_WAIT_S = 30.0  # for the candidate's pods to leave before the stable Service widens again
 _EMPTY = {"requests": 0, "errors": 0, "error_rate": None, "predictions": {},
           "latency_ms": {"p50": None, "p95": None, "p99": None}}
@@ -142,6 +142,14 @@ class Delivery:
             routed = not self._gateway and (
                 mirror or (weight > 0 and self.t.settings.traffic == "router")
                 or self.router.running(name))
+            # an app's requests are never copied nor compared, as on the local target: a
+            # shadow is refused before anything changes
+            live, app = None, False
+            if routed:
+                live = self._read_service(name)
+                app = (live.metadata.labels or {}).get(TRACK) == "app"
+                if app and mirror:
+                    raise app_shadow_refused()
             size = self._replicas(name)
             most = max(size, self.t.settings.max_replicas)
             replicas = size if weight <= 0 else canary_replicas(size, weight, most)
@@ -150,7 +158,8 @@ class Delivery:
             self._scale(name + CANARY_SUFFIX, replicas, weight, effective)
             stable = str(candidate.get("stable_release_id") or self._release_of(name))
             if routed:  # the router selects itself
-                self.router.route(key, name, stable, Split(weight=weight, mirror=mirror),
+                self.router.route(key, live, stable,
+                                  Split(weight=weight, mirror=mirror, compare=not app),
                                   lambda line: log.info("%s: %s", key, line))
                 return effective
             if self._gateway:

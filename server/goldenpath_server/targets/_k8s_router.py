@@ -15,7 +15,6 @@ pod's raw window the same way and merges them; the release's addresses are refre
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import logging
 import secrets
@@ -55,21 +54,12 @@ class ClusterRouter:
     def running(self, name: str) -> bool:
         return self.t._deployment(name + ROUTER_SUFFIX) is not None
 
-    def route(self, rollout_key: str, name: str, stable_release: str, split: Split,
+    def route(self, rollout_key: str, live: Any, stable_release: str, split: Split,
               progress: Progress) -> None:
-        """Requests of `name` through its router, split by `split`: the router made (and
-        waited for) if it is not there, told the split, and the Service pointed at it.
-        An app's requests are never copied (a second POST could repeat a side effect), so
-        an app gets no shadow and no comparison of answers, as on the local target."""
-        live = self._service(name)
-        if (live.metadata.labels or {}).get("goldenpath.dev/track") == "app":
-            if split.mirror:
-                raise TargetError("a shadow rollout copies every request to the candidate, "
-                                  "which could repeat an app's side effects",
-                                  code="configuration_error",
-                                  details={"hint": "roll apps out with --strategy canary (or "
-                                                   "blue-green); shadow is for models"})
-            split = dataclasses.replace(split, compare=False)
+        """Requests of the stable Service `live` through its router, split by `split`: the
+        router made (and waited for) if it is not there, told the split, and the Service
+        pointed at it."""
+        name = str(live.metadata.name)
         ports = live.spec.ports or []
         port = int(ports[0].target_port) if ports else 3000  # both releases serve on it
         document = self._document(name, stable_release, port, split)
@@ -215,7 +205,3 @@ class ClusterRouter:
         except (ApiException, ValueError, OSError, urllib3.exceptions.HTTPError) as exc:
             log.warning("router pod %s did not answer %s: %s", pod.metadata.name, endpoint, exc)
             return None
-
-    def _service(self, name: str) -> Any:
-        return cast(Any, self.t.core.read_namespaced_service(name, self.t.settings.namespace,
-                                                             _request_timeout=10))

@@ -24,7 +24,13 @@ import requests
 
 from goldenpath_router import Router, Split
 from goldenpath_server.targets import _parity
-from goldenpath_server.targets._base import Progress, Rollout, RolloutInterrupted, TargetError
+from goldenpath_server.targets._base import (
+    Progress,
+    Rollout,
+    RolloutInterrupted,
+    TargetError,
+    app_shadow_refused,
+)
 from goldenpath_server.targets._containers import INSTALL, Podman, podman_problem
 from goldenpath_server.targets._forwarder import Forwarders
 from goldenpath_server.targets._inference_pull import Source, http_source
@@ -159,10 +165,7 @@ class LocalProcessTarget:
         shadow, and no comparison of answers."""
         app = candidate.get("runtime") == "podman"
         if app and mirror:
-            raise TargetError("a shadow rollout copies every request to the candidate, which "
-                              "could repeat an app's side effects", code="configuration_error",
-                              details={"hint": "roll apps out with --strategy canary (or "
-                                               "blue-green); shadow is for models"})
+            raise app_shadow_refused()
         self._unrouting.pop(key, None)
         self._routed.add(key)
         port = self._router.open(key, int(state["port"]), int(candidate["port"]),
